@@ -227,7 +227,9 @@ def render(world: StreetWorld, intrinsics: CameraIntrinsics, pose: CameraPose, s
     gcol = np.where(
         (glab == ROAD)[:, None],
         np.asarray(world.road_color, float),
-        np.where((glab == PAVEMENT)[:, None], np.asarray(world.sidewalk_color, float), np.asarray(world.verge_color, float)),
+        np.where(
+            (glab == PAVEMENT)[:, None], np.asarray(world.sidewalk_color, float), np.asarray(world.verge_color, float)
+        ),
     )
     # Dashed centre line and edge lines on the road; tile seams on the sidewalk.
     dyc = np.abs(gy[ground] - world.road_center)
@@ -247,8 +249,11 @@ def render(world: StreetWorld, intrinsics: CameraIntrinsics, pose: CameraPose, s
         p = points[sel]
         if isinstance(prim, Box) and prim.pattern == "windows":
             along = np.where(np.abs(normal[sel][:, 0]) > 0.5, p[:, 1], p[:, 0])
-            win = (np.mod(along, 3.0) > 1.0) & (np.mod(along, 3.0) < 2.2) & (np.mod(p[:, 2], 3.2) > 1.0) & (
-                np.mod(p[:, 2], 3.2) < 2.4
+            win = (
+                (np.mod(along, 3.0) > 1.0)
+                & (np.mod(along, 3.0) < 2.2)
+                & (np.mod(p[:, 2], 3.2) > 1.0)
+                & (np.mod(p[:, 2], 3.2) < 2.4)
             )
             col[win] = col[win] * 0.35 + np.array([40, 50, 70])
         elif isinstance(prim, Sphere):
@@ -278,7 +283,15 @@ def render(world: StreetWorld, intrinsics: CameraIntrinsics, pose: CameraPose, s
     )
 
 
-_CAR_COLORS = [(190, 30, 30), (30, 60, 170), (225, 225, 225), (30, 30, 35), (160, 165, 170), (200, 170, 40), (40, 120, 60)]
+_CAR_COLORS = [
+    (190, 30, 30),
+    (30, 60, 170),
+    (225, 225, 225),
+    (30, 30, 35),
+    (160, 165, 170),
+    (200, 170, 40),
+    (40, 120, 60),
+]
 _BUILDING_COLORS = [(150, 80, 60), (190, 175, 150), (120, 120, 125), (170, 140, 110), (95, 85, 80)]
 _CLOTHES = [(200, 40, 40), (40, 60, 150), (40, 40, 40), (220, 220, 210), (200, 180, 60), (90, 60, 40)]
 
@@ -319,17 +332,30 @@ def random_street(seed: int, x_range: tuple[float, float] = (-5.0, 90.0)) -> Str
             if rng.random() < 0.6:
                 h = float(rng.uniform(2.0, 3.5))
                 prims.append(Cylinder(float(xt), yt, 0.15, 0.0, h, TREE, col([(85, 60, 40)])))
-                prims.append(Sphere(float(xt), yt, h + 1.0, float(rng.uniform(1.2, 2.2)), TREE, col([(50, 110, 40), (70, 130, 50)])))
+                prims.append(
+                    Sphere(
+                        float(xt), yt, h + 1.0, float(rng.uniform(1.2, 2.2)), TREE, col([(50, 110, 40), (70, 130, 50)])
+                    )
+                )
             else:
                 ph = float(rng.uniform(3.5, 6.0))
                 prims.append(Cylinder(float(xt), yt, 0.08, 0.0, ph, POLE, col([(110, 110, 115), (60, 60, 60)])))
                 if rng.random() < 0.5:
                     sc = col([(220, 30, 30), (30, 80, 200), (230, 200, 40)])
-                    prims.append(Box((float(xt) - 0.05, yt - 0.4, ph - 1.5), (float(xt) + 0.05, yt + 0.4, ph - 0.7), SIGN, sc))
+                    prims.append(
+                        Box((float(xt) - 0.05, yt - 0.4, ph - 1.5), (float(xt) + 0.05, yt + 0.4, ph - 0.7), SIGN, sc)
+                    )
         if rng.random() < 0.5:
             fx = float(rng.uniform(x0, x1 - 20))
             yf = s * (half + side - 0.1)
-            prims.append(Box((fx, min(yf, yf + s * 0.08), 0.0), (fx + float(rng.uniform(8, 20)), max(yf, yf + s * 0.08), 1.1), FENCE, col([(120, 100, 70), (140, 140, 140)])))
+            prims.append(
+                Box(
+                    (fx, min(yf, yf + s * 0.08), 0.0),
+                    (fx + float(rng.uniform(8, 20)), max(yf, yf + s * 0.08), 1.1),
+                    FENCE,
+                    col([(120, 100, 70), (140, 140, 140)]),
+                )
+            )
     # Parked and driving cars on the road, pedestrians on sidewalks, maybe a cyclist.
     for _ in range(int(rng.integers(2, 7))):
         cx = float(rng.uniform(4, x1 - 10))
@@ -357,7 +383,11 @@ def default_pose(rng: np.random.Generator | None = None) -> CameraPose:
         return CameraPose((0.0, 0.0, 1.3), (0.0, np.radians(4.0), 0.0))
     return CameraPose(
         (0.0, float(rng.uniform(-1.0, 1.0)), float(rng.uniform(1.0, 1.8))),
-        (float(rng.uniform(-0.02, 0.02)), float(np.radians(rng.uniform(0.0, 10.0))), float(np.radians(rng.uniform(-8, 8)))),
+        (
+            float(rng.uniform(-0.02, 0.02)),
+            float(np.radians(rng.uniform(0.0, 10.0))),
+            float(np.radians(rng.uniform(-8, 8))),
+        ),
     )
 
 

@@ -1,0 +1,142 @@
+"""The inference backend interface and its registry.
+
+A backend turns a pre-processed input tensor into the network's output. It reports
+its input and output specs so pre-processing can adapt (static vs dynamic sizes,
+dtype), and it is chosen by name: ``create_backend("onnxruntime", path)``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from seg_perception.errors import BackendUnavailable, ConfigError, ModelError
+
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Name, shape and dtype of one network input or output.
+
+    ``shape`` holds ints for fixed dimensions and None for dynamic ones, e.g.
+    (1, 3, None, None) for an NCHW input of any height and width.
+    """
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: np.dtype
+
+    @property
+    def static_hw(self) -> tuple[int, int] | None:
+        """(H, W) when both spatial dims of an NCHW tensor are fixed, else None."""
+        if len(self.shape) == 4 and isinstance(self.shape[2], int) and isinstance(self.shape[3], int):
+            return int(self.shape[2]), int(self.shape[3])
+        return None
+
+
+class Backend(ABC):
+    """One loaded network on one device. Use as a context manager or call ``close()``."""
+
+    #: registry name, e.g. "onnxruntime"
+    name: str = "base"
+
+    @property
+    @abstractmethod
+    def input_spec(self) -> TensorSpec:
+        """The network input (NCHW)."""
+
+    @property
+    @abstractmethod
+    def output_spec(self) -> TensorSpec:
+        """The network's first output: logits (N, K, h, w) or labels (N, h, w)."""
+
+    @property
+    def device(self) -> str:
+        """Human-readable device, e.g. 'cpu' or 'cuda:0 (NVIDIA H100)'."""
+        return "cpu"
+
+    @property
+    def description(self) -> str:
+        """One line for logs and diagnostics."""
+        return f"{self.name} on {self.device}"
+
+    @abstractmethod
+    def infer(self, tensor: np.ndarray) -> np.ndarray:
+        """Run the network on an NCHW float32 tensor; returns the first output as numpy."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook: backends without resources keep the default
+        """Release sessions, device memory and streams."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+BackendFactory = Callable[..., Backend]
+_REGISTRY: dict[str, BackendFactory] = {}
+_UNAVAILABLE_REASONS: dict[str, str] = {}
+
+
+def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
+    """Decorator registering a backend factory ``f(model_path, **options) -> Backend`` under ``name``."""
+
+    def deco(factory: BackendFactory) -> BackendFactory:
+        _REGISTRY[name] = factory
+        return factory
+
+    return deco
+
+
+def registered_backends() -> list[str]:
+    _load_builtin_backends()
+    return sorted(_REGISTRY)
+
+
+def _load_builtin_backends() -> None:
+    # Importing a backend module registers it; a module whose library is missing
+    # still registers a factory that raises BackendUnavailable with the reason.
+    from seg_perception.backends import onnxruntime as _ort  # noqa: F401
+
+    for mod in ("tensorrt", "torch"):
+        try:
+            __import__(f"seg_perception.backends.{mod}")
+        except ImportError as err:  # backend module not written or its import failed
+            _UNAVAILABLE_REASONS.setdefault(mod, f"backend module failed to import: {err}")
+
+
+def check_model_path(model_path: str | Path) -> Path:
+    """The model path as a Path, or ModelError when it is missing or not a file."""
+    path = Path(model_path).expanduser()
+    if not path.exists():
+        raise ModelError(f"model file {path} does not exist")
+    if not path.is_file():
+        raise ModelError(f"model path {path} is not a file")
+    return path
+
+
+def create_backend(name: str, model_path: str | Path, **options: Any) -> Backend:
+    """Load ``model_path`` with the backend called ``name`` (not "auto"; see backends.select).
+
+    Raises ConfigError for an unknown name, BackendUnavailable when the backend cannot
+    run here, ModelError for a missing or corrupt model.
+    """
+    _load_builtin_backends()
+    if name not in _REGISTRY:
+        if name in _UNAVAILABLE_REASONS:
+            raise BackendUnavailable(f"backend '{name}' is unavailable: {_UNAVAILABLE_REASONS[name]}")
+        raise ConfigError(f"unknown backend '{name}'; choose one of {['auto', *sorted(_REGISTRY)]}")
+    precision = options.get("precision", "fp32")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return _REGISTRY[name](check_model_path(model_path), **options)

@@ -1,0 +1,95 @@
+"""ONNX Runtime backend (CPU, or CUDA when onnxruntime-gpu is installed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seg_perception.backends.base import Backend, TensorSpec, register_backend
+from seg_perception.errors import BackendUnavailable, ConfigError, ModelError
+
+_ORT_DTYPES = {
+    "tensor(float)": np.dtype(np.float32),
+    "tensor(float16)": np.dtype(np.float16),
+    "tensor(int64)": np.dtype(np.int64),
+    "tensor(int32)": np.dtype(np.int32),
+    "tensor(uint8)": np.dtype(np.uint8),
+}
+
+
+def _dims(shape: list) -> tuple[int | None, ...]:
+    # ONNX Runtime reports symbolic dims as strings and unknown ones as None.
+    return tuple(d if isinstance(d, int) and d > 0 else None for d in shape)
+
+
+class OnnxRuntimeBackend(Backend):
+    """An ``onnxruntime.InferenceSession`` over one ONNX file.
+
+    Args:
+        model_path: ONNX file.
+        device: "cpu" or "cuda" (CUDAExecutionProvider, needs onnxruntime-gpu).
+        num_threads: intra-op threads on CPU (0 = onnxruntime's default).
+        precision: only "fp32" is run as is; fp16/int8 need TensorRT or a converted model.
+    """
+
+    name = "onnxruntime"
+
+    def __init__(
+        self, model_path: str | Path, device: str = "cpu", num_threads: int = 0, precision: str = "fp32", **_: Any
+    ) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as err:
+            raise BackendUnavailable(f"onnxruntime is not installed: {err}") from err
+        if precision != "fp32":
+            raise ConfigError(
+                f"precision '{precision}' needs the tensorrt backend; onnxruntime runs the ONNX model as stored (fp32)"
+            )
+        providers = ["CPUExecutionProvider"]
+        if device.startswith("cuda"):
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise BackendUnavailable(
+                    "onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu and a CUDA runtime)"
+                )
+            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        opts = ort.SessionOptions()
+        if num_threads:
+            opts.intra_op_num_threads = int(num_threads)
+            opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(str(model_path), sess_options=opts, providers=providers)
+        except Exception as err:
+            raise ModelError(f"cannot load ONNX model {model_path}: {err}") from err
+        self._device = "cuda" if providers[0].startswith("CUDA") else "cpu"
+        inp, out = self._session.get_inputs()[0], self._session.get_outputs()[0]
+        self._input = TensorSpec(inp.name, _dims(inp.shape), _ORT_DTYPES.get(inp.type, np.dtype(np.float32)))
+        self._output = TensorSpec(out.name, _dims(out.shape), _ORT_DTYPES.get(out.type, np.dtype(np.float32)))
+        if len(self._input.shape) != 4:
+            raise ModelError(f"model input {inp.name} must be NCHW (4-D), got shape {inp.shape}")
+
+    @property
+    def input_spec(self) -> TensorSpec:
+        return self._input
+
+    @property
+    def output_spec(self) -> TensorSpec:
+        return self._output
+
+    @property
+    def device(self) -> str:
+        return self._device
+
+    def infer(self, tensor: np.ndarray) -> np.ndarray:
+        feed = {self._input.name: np.ascontiguousarray(tensor, dtype=self._input.dtype)}
+        return self._session.run([self._output.name], feed)[0]
+
+    def close(self) -> None:
+        self._session = None  # type: ignore[assignment]
+
+
+@register_backend("onnxruntime")
+def _make(model_path: Path, **options: Any) -> Backend:
+    return OnnxRuntimeBackend(model_path, **options)

@@ -1,0 +1,264 @@
+"""The one segmentation path: pre-process -> backend -> post-process.
+
+The node, ``eval``, ``eval-bag``, ``query`` and ``demo`` all call ``Segmenter``; there is
+no other pre- or post-processing in the project.
+
+Pre-processing (documented contract):
+1. The network size is the backend's static input (H, W) when it has one, else the
+   metadata's ``input_size``, else the image's own size; then rounded *up* to
+   ``size_divisor``.
+2. ``resize`` mode stretches the image to that size (bilinear); ``letterbox`` keeps the
+   aspect ratio, scales to fit and pads the bottom/right with the mean colour. Rounding
+   up to the divisor pads the bottom/right too (never stretches).
+3. Pixels are scaled to 0..1, normalized per channel ((p - mean) / std) in the model's
+   channel order, and laid out NCHW float32.
+
+Post-processing maps the network output back to the *input image's* resolution: the
+padded border is cropped, logits are resized bilinearly (labels by nearest neighbour),
+and the class id is the arg-max; confidence is the softmax probability of that class
+scaled to 0..255.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from seg_perception.backends.base import Backend
+from seg_perception.errors import ImageError, ModelError
+from seg_perception.model_spec import ModelSpec
+
+UNKNOWN_LABEL = 255
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """How one image maps into the network input.
+
+    ``content`` is the (h, w) region of the network input holding image pixels (the
+    rest is padding); ``net`` is the full (H, W) fed to the network.
+    """
+
+    image: tuple[int, int]
+    net: tuple[int, int]
+    content: tuple[int, int]
+
+
+@dataclass
+class Segmentation:
+    """Result for one image.
+
+    Attributes:
+        labels: HxW uint8 class ids at the input image's resolution (255 = unknown).
+        confidence: HxW uint8 softmax probability of the chosen class x 255, or None
+            when not requested (or the model outputs labels only).
+        timings: milliseconds per stage: "preprocess", "inference", "postprocess".
+    """
+
+    labels: np.ndarray
+    confidence: np.ndarray | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Frame:
+    """A segmented frame with the header of the image it came from.
+
+    Attributes:
+        rgb: HxWx3 uint8 RGB input image.
+        labels, confidence: as in Segmentation.
+        stamp: (sec, nanosec) of the input header.
+        frame_id: input header frame_id (camera optical frame).
+        timings: per-stage milliseconds (decode/preprocess/inference/postprocess/...).
+    """
+
+    rgb: np.ndarray
+    labels: np.ndarray
+    confidence: np.ndarray | None
+    stamp: tuple[int, int] = (0, 0)
+    frame_id: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _round_up(v: int, d: int) -> int:
+    return -(-v // d) * d
+
+
+class Segmenter:
+    """Runs a model on RGB images and returns per-pixel labels and confidence.
+
+    Args:
+        backend: a loaded inference backend.
+        spec: the model's metadata.
+        input_size: optional (H, W) override of the network size for dynamic-shape models.
+    """
+
+    def __init__(self, backend: Backend, spec: ModelSpec, input_size: tuple[int, int] | None = None) -> None:
+        self.backend = backend
+        self.spec = spec
+        self._static = backend.input_spec.static_hw
+        self._size_override = input_size
+        channels = backend.input_spec.shape[1]
+        if isinstance(channels, int) and channels != 3:
+            raise ModelError(f"model input has {channels} channels; only 3-channel images are supported")
+        out_shape = backend.output_spec.shape
+        if spec.output == "logits" and len(out_shape) == 4 and isinstance(out_shape[1], int):
+            if out_shape[1] != spec.num_classes:
+                raise ModelError(
+                    f"model outputs {out_shape[1]} classes but its metadata lists {spec.num_classes} class names"
+                )
+        mean = np.asarray(spec.mean, np.float32)
+        std = np.asarray(spec.std, np.float32)
+        self._swap = spec.channel_order == "BGR"
+        # (p/255 - mean)/std folded into one multiply-add per pixel.
+        self._scale = (1.0 / (255.0 * std)).astype(np.float32)
+        self._bias = (-mean / std).astype(np.float32)
+        self._pad_value = tuple(float(v) for v in np.clip(mean * 255.0, 0, 255))
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.spec.class_names
+
+    def geometry(self, height: int, width: int) -> Geometry:
+        """Network size and content region for an image of height x width pixels."""
+        if self._static is not None:
+            target = net = self._static
+        else:
+            target = self._size_override or self.spec.input_size or (height, width)
+            div = self.spec.size_divisor
+            net = (_round_up(int(target[0]), div), _round_up(int(target[1]), div))
+        th, tw = int(target[0]), int(target[1])
+        if self.spec.resize == "letterbox" and (th, tw) != (height, width):
+            s = min(th / height, tw / width)
+            content = (max(1, min(th, round(height * s))), max(1, min(tw, round(width * s))))
+        else:
+            content = (th, tw)
+        return Geometry((height, width), net, content)
+
+    def preprocess(self, rgb: np.ndarray) -> tuple[np.ndarray, Geometry]:
+        """HxWx3 uint8 RGB -> (1x3xHxW float32 tensor, geometry)."""
+        if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            shape = getattr(rgb, "shape", None)
+            raise ImageError(f"expected an HxWx3 uint8 RGB image, got {type(rgb).__name__} {shape}")
+        h, w = rgb.shape[:2]
+        if h < 1 or w < 1:
+            raise ImageError(f"image is empty ({w}x{h})")
+        geo = self.geometry(h, w)
+        img = rgb[..., ::-1] if self._swap else rgb
+        ch, cw = geo.content
+        if (ch, cw) != (h, w):
+            img = cv2.resize(np.ascontiguousarray(img), (cw, ch), interpolation=cv2.INTER_LINEAR)
+        if (ch, cw) != geo.net:
+            img = cv2.copyMakeBorder(
+                np.ascontiguousarray(img),
+                0,
+                geo.net[0] - ch,
+                0,
+                geo.net[1] - cw,
+                cv2.BORDER_CONSTANT,
+                value=self._pad_value,
+            )
+        x = img.astype(np.float32)
+        x *= self._scale
+        x += self._bias
+        return np.ascontiguousarray(x.transpose(2, 0, 1))[None], geo
+
+    def postprocess(
+        self, output: np.ndarray, geo: Geometry, want_confidence: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Network output -> (HxW uint8 labels, HxW uint8 confidence or None) at image resolution."""
+        out = np.asarray(output)
+        h, w = geo.image
+        if (
+            self.spec.output == "labels"
+            or out.ndim == 3
+            or (out.ndim == 4 and out.shape[1] == 1 and self.spec.num_classes > 1)
+        ):
+            lab = out.reshape(out.shape[-2:]) if out.ndim >= 2 else out
+            lab = self._crop(lab, geo)
+            lab = lab.astype(np.int64)
+            lab = np.where((lab >= 0) & (lab < self.spec.num_classes), lab, UNKNOWN_LABEL).astype(np.uint8)
+            if lab.shape != (h, w):
+                lab = cv2.resize(lab, (w, h), interpolation=cv2.INTER_NEAREST)
+            return lab, None
+        if out.ndim != 4 or out.shape[0] != 1:
+            raise ModelError(f"expected logits of shape (1, K, h, w), got {out.shape}")
+        if out.shape[1] != self.spec.num_classes:
+            raise ModelError(f"model produced {out.shape[1]} classes; metadata lists {self.spec.num_classes}")
+        logits = self._crop(out[0], geo)  # K, h', w'
+        if logits.shape[1:] != (h, w):
+            k = logits.shape[0]
+            hwk = np.ascontiguousarray(logits.transpose(1, 2, 0), dtype=np.float32)
+            if k <= 512:
+                hwk = cv2.resize(hwk, (w, h), interpolation=cv2.INTER_LINEAR)
+            else:  # cv2 handles at most 512 channels
+                hwk = np.concatenate(
+                    [cv2.resize(np.ascontiguousarray(hwk[..., i : i + 512]), (w, h)) for i in range(0, k, 512)], axis=2
+                )
+            logits = hwk.reshape(h, w, k).transpose(2, 0, 1)
+        return argmax_confidence(logits, want_confidence)
+
+    @staticmethod
+    def _crop(arr: np.ndarray, geo: Geometry) -> np.ndarray:
+        """Crop the content region from an output at the network's or a reduced resolution."""
+        oh, ow = arr.shape[-2:]
+        ch = max(1, round(geo.content[0] * oh / geo.net[0]))
+        cw = max(1, round(geo.content[1] * ow / geo.net[1]))
+        return arr[..., :ch, :cw]
+
+    def segment(self, rgb: np.ndarray, want_confidence: bool = True) -> Segmentation:
+        """Segment one HxWx3 uint8 RGB image."""
+        t0 = time.perf_counter()
+        tensor, geo = self.preprocess(rgb)
+        t1 = time.perf_counter()
+        output = self.backend.infer(tensor)
+        t2 = time.perf_counter()
+        labels, conf = self.postprocess(output, geo, want_confidence)
+        t3 = time.perf_counter()
+        return Segmentation(
+            labels,
+            conf,
+            {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3},
+        )
+
+
+def argmax_confidence(logits: np.ndarray, want_confidence: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-pixel arg-max and softmax confidence of (K, H, W) float logits.
+
+    Returns (HxW uint8 labels, HxW uint8 round(255 * p_max) or None). A running max
+    over K channels is several times faster than ``np.argmax(axis=0)`` on (K, H, W).
+    """
+    k = logits.shape[0]
+    best = logits[0].astype(np.float32, copy=True)
+    labels = np.zeros(best.shape, np.uint8)
+    for c in range(1, k):
+        better = logits[c] > best
+        np.copyto(best, logits[c], where=better)
+        labels[better] = c
+    if not want_confidence:
+        return labels, None
+    total = np.zeros_like(best)
+    for c in range(k):
+        total += np.exp(logits[c] - best)
+    conf = np.rint(255.0 / total).astype(np.uint8)
+    return labels, conf
+
+
+def colorize(labels: np.ndarray, colors: np.ndarray) -> np.ndarray:
+    """HxW class ids -> HxWx3 uint8 RGB colours; 255 (unknown) and ids without a colour are black."""
+    lut = np.zeros((256, 3), np.uint8)
+    lut[: len(colors)] = colors[:255]
+    return lut[labels]
+
+
+def overlay(rgb: np.ndarray, labels: np.ndarray, colors: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Blend class colours over an HxWx3 uint8 RGB image; unknown pixels keep the image."""
+    color = colorize(labels, colors)
+    blended = cv2.addWeighted(rgb, 1.0 - alpha, color, alpha, 0.0)
+    unknown = labels == UNKNOWN_LABEL
+    if np.any(unknown):
+        blended[unknown] = rgb[unknown]
+    return blended
