@@ -1,0 +1,1 @@
+"""The only ROS-aware code: the node, its parameters and diagnostics."""

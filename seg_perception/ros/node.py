@@ -1,0 +1,214 @@
+"""The segmentation node: converts messages and wires topics; all work is in the core package.
+
+Threads: the image callback only stores the newest message (a newer one replaces an
+unprocessed one, counted as dropped). One worker thread segments and publishes. The
+query service and the diagnostics timer run in their own callback groups on a
+multi-threaded executor, so neither waits for the worker.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+from seg_perception.backends.base import check_model_path
+from seg_perception.backends.select import select_backend
+from seg_perception.conversions.image import (
+    compressed_msg_to_rgb,
+    image_msg_to_rgb,
+    numpy_to_image_msg,
+)
+from seg_perception.errors import ModelError, SegPerceptionError
+from seg_perception.model_spec import ModelSpec
+from seg_perception.node_config import NodeConfig
+from seg_perception.pipeline import Frame, Segmenter, overlay
+from seg_perception.ros.diagnostics import build_diagnostics
+from seg_perception.ros.parameters import declare_parameters, declare_read_only
+from seg_perception.runtime_stats import PipelineStats
+
+NODE_NAME = "seg_perception"
+
+
+class SegmentationNode(Node):
+    """ROS 2 wrapper around ``Segmenter``.
+
+    Raises SegPerceptionError from the constructor when a parameter is invalid or the
+    model cannot be loaded; ``main`` turns that into one error line and exit code 1.
+    """
+
+    def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        self.config: NodeConfig = declare_parameters(self)
+        cfg = self.config
+        try:
+            model_path = check_model_path(cfg.resolved_model_path())
+            self.spec = ModelSpec.for_model(model_path)
+        except ModelError as err:
+            raise ModelError(f"parameter model_path: {err}") from err
+        selection = select_backend(
+            cfg.backend,
+            model_path,
+            precision=cfg.precision,
+            num_threads=cfg.num_threads,
+            engine_cache_dir=cfg.engine_cache_dir,
+            calibration_dir=cfg.calibration_dir,
+        )
+        self.segmenter = Segmenter(selection.backend, self.spec, tuple(cfg.input_size) or None)
+        self.backend_summary = selection.summary
+        self.get_logger().info(f"model {model_path} ({self.spec.num_classes} classes); {selection.summary}")
+        declare_read_only(self, "class_names", list(self.spec.class_names))
+
+        self.stats = PipelineStats()
+        self._lock = threading.Condition()
+        self._pending: tuple[Any, float] | None = None
+        self._latest: Frame | None = None
+        self._stop = threading.Event()
+        self._last_warn: dict[str, float] = {}
+        self._reported_rejected = 0
+
+        reliability = (
+            ReliabilityPolicy.BEST_EFFORT if cfg.qos_reliability == "best_effort" else ReliabilityPolicy.RELIABLE
+        )
+        image_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=cfg.qos_depth, reliability=reliability)
+        if cfg.image_transport == "compressed":
+            self._image_sub = self.create_subscription(CompressedImage, "image/compressed", self._on_image, image_qos)
+        else:
+            self._image_sub = self.create_subscription(Image, "image", self._on_image, image_qos)
+        self._info_sub = self.create_subscription(
+            CameraInfo, "camera_info", self._on_camera_info, qos_profile_sensor_data
+        )
+        self.camera_info: CameraInfo | None = None
+
+        self.labels_pub = self.create_publisher(Image, "~/labels", 10)
+        self.confidence_pub = self.create_publisher(Image, "~/confidence", 10)
+        self.overlay_pub = self.create_publisher(Image, "~/overlay", 10) if cfg.publish_overlay else None
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diag_group = MutuallyExclusiveCallbackGroup()
+        self._diag_timer = self.create_timer(cfg.diagnostics_period, self._publish_diagnostics, self._diag_group)
+
+        self._worker = threading.Thread(target=self._run_worker, name="seg_perception_worker", daemon=True)
+        self._worker.start()
+
+    # ------------------------------------------------------------------ input
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        self.stats.on_receive()
+        with self._lock:
+            if self._pending is not None:
+                self.stats.on_drop()
+            self._pending = (msg, time.monotonic())
+            self._lock.notify()
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self.camera_info = msg
+
+    def warn_throttled(self, key: str, text: str) -> None:
+        """Log ``text`` at most once per ``warn_throttle`` seconds per ``key``."""
+        now = time.monotonic()
+        if now - self._last_warn.get(key, -1e9) >= self.config.warn_throttle:
+            self._last_warn[key] = now
+            self.get_logger().warning(text)
+
+    # ----------------------------------------------------------------- worker
+    def _run_worker(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                while self._pending is None and not self._stop.is_set():
+                    self._lock.wait(timeout=0.2)
+                if self._stop.is_set():
+                    return
+                msg, received = self._pending  # type: ignore[misc]
+                self._pending = None
+            try:
+                self._process(msg, received)
+            except SegPerceptionError as err:
+                self.stats.on_reject(str(err))
+                self.warn_throttled("input", f"rejected frame: {err}")
+            except Exception as err:  # noqa: BLE001 - one bad frame must not kill the worker thread
+                self.stats.on_reject(f"internal error: {err!r}")
+                self.get_logger().error(f"processing failed: {err!r}")
+
+    def _process(self, msg: Image | CompressedImage, received: float) -> None:
+        t0 = time.perf_counter()
+        rgb = compressed_msg_to_rgb(msg) if isinstance(msg, CompressedImage) else image_msg_to_rgb(msg)
+        decode_ms = (time.perf_counter() - t0) * 1e3
+        want_conf = self.confidence_pub.get_subscription_count() > 0
+        seg = self.segmenter.segment(rgb, want_confidence=want_conf)
+        header = msg.header
+        self.labels_pub.publish(numpy_to_image_msg(seg.labels, "mono8", header))
+        if want_conf and seg.confidence is not None:
+            self.confidence_pub.publish(numpy_to_image_msg(seg.confidence, "mono8", header))
+        if self.overlay_pub is not None and self.overlay_pub.get_subscription_count() > 0:
+            over = overlay(rgb, seg.labels, self.spec.colors, self.config.overlay_alpha)
+            self.overlay_pub.publish(numpy_to_image_msg(over, "rgb8", header))
+        frame = Frame(
+            rgb=rgb,
+            labels=seg.labels,
+            confidence=seg.confidence,
+            stamp=(int(header.stamp.sec), int(header.stamp.nanosec)),
+            frame_id=str(header.frame_id),
+            timings={"decode": decode_ms, **seg.timings},
+        )
+        self._latest = frame  # one reference swap: readers always see a whole Frame
+        self.stats.on_processed((time.monotonic() - received) * 1e3, frame.timings)
+
+    @property
+    def latest_frame(self) -> Frame | None:
+        """The newest segmented frame (a consistent snapshot; never mutated after publication)."""
+        return self._latest
+
+    # ------------------------------------------------------------ diagnostics
+    def _publish_diagnostics(self) -> None:
+        extra = {"backend": self.backend_summary, "model": self.spec.name}
+        msg = build_diagnostics(
+            self.stats, self.get_clock().now().to_msg(), self.get_name(), extra, self._reported_rejected
+        )
+        self._reported_rejected = self.stats.rejected
+        self.diag_pub.publish(msg)
+
+    def destroy_node(self) -> None:
+        # Also reached for a node whose constructor failed half-way (rclpy calls it on teardown).
+        worker = getattr(self, "_worker", None)
+        if worker is not None:
+            self._stop.set()
+            with self._lock:
+                self._lock.notify_all()
+            worker.join(timeout=2.0)
+        segmenter = getattr(self, "segmenter", None)
+        if segmenter is not None:
+            segmenter.backend.close()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point: ``ros2 run seg_perception segmentation_node``; exit code 1 on a start-up error."""
+    rclpy.init(args=args if args is not None else sys.argv)
+    try:
+        node = SegmentationNode()
+    except SegPerceptionError as err:
+        rclpy.logging.get_logger(NODE_NAME).error(f"start-up failed: {err}")
+        rclpy.try_shutdown()
+        return 1
+    executor = MultiThreadedExecutor(num_threads=3)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
