@@ -1,0 +1,432 @@
+"""``eval-bag`` (offline): replay a recorded camera stream through the node's Segmenter.
+
+No ROS runtime: the bag is read with ``rosbags``. Every message on the image topic
+(sensor_msgs/Image rgb8/bgr8/rgba8/bgra8/mono8, or CompressedImage jpeg/png) is
+decoded with the node's conversions and segmented by the same ``Segmenter``. Ground
+truth (mono8 class ids on another topic) is matched to images by *header stamp*.
+
+Topic choice when not given:
+
+- ground truth: ``/camera/labels_gt`` when present, else the one Image topic whose name
+  ends in ``_gt``/``/gt`` or contains ``ground_truth``; "none" disables it.
+- image: the Image/CompressedImage topics minus ground truth, this project's outputs
+  (``/seg_perception/...``) and topics whose last name part mentions labels, overlay,
+  confidence or mask; ``X/compressed`` is dropped when ``X`` is a candidate too. One
+  left: used; several: BagError listing them.
+- camera_info: ``<image namespace>/camera_info``, else the bag's only CameraInfo topic.
+
+Occupancy grid hook: ``grid_fn(labels, camera_info_msg) -> (grid, stats)`` with
+``labels`` HxW uint8 class ids, ``camera_info_msg`` a sensor_msgs/CameraInfo (rosbags
+dataclass: fields width, height, k, d, header), ``grid`` an int8 (rows, cols) array in
+nav_msgs/OccupancyGrid data order (0 free, 100 occupied, -1 unknown) and ``stats`` a
+dict of numbers per frame (aggregated as mean/min/max). Optional non-aggregated stats
+keys describe the grid for ``--write-bag``: ``resolution`` (m/cell), ``origin_x``,
+``origin_y`` (m, corner of cell (0, 0)) and ``frame_id`` (default ``base_link``).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from seg_perception.conversions.image import any_image_msg_to_rgb, image_msg_to_numpy
+from seg_perception.errors import BagError, ImageError
+from seg_perception.evaluation.bags import (
+    CAMERA_INFO,
+    GT_TOPIC,
+    IMAGE,
+    IMAGE_TYPES,
+    OCCUPANCY_GRID,
+    BagReader,
+    BagWriter,
+    camera_for_image,
+    format_stamp,
+    stamp_ns,
+)
+from seg_perception.evaluation.metrics import ConfusionMatrix, latency_summary, scalar_stats
+from seg_perception.pipeline import Segmenter, overlay
+
+log = logging.getLogger(__name__)
+
+GridFn = Callable[[np.ndarray, Any], tuple[np.ndarray, dict[str, Any]]]
+
+LABELS_TOPIC = "/seg_perception/labels"
+OVERLAY_TOPIC = "/seg_perception/overlay"
+GRID_TOPIC = "/seg_perception/occupancy_grid"
+OUTPUT_TOPICS = (LABELS_TOPIC, OVERLAY_TOPIC, GRID_TOPIC)
+STAGES = ("decode", "preprocess", "inference", "postprocess", "grid")
+GRID_INFO_KEYS = ("resolution", "origin_x", "origin_y", "frame_id")
+_NOT_CAMERA = ("label", "overlay", "confidence", "mask")
+
+
+@dataclass(frozen=True)
+class BagTopics:
+    """The topics an evaluation reads: image (required), ground truth and camera_info (optional)."""
+
+    image: str
+    image_type: str
+    count: int
+    gt: str | None = None
+    camera_info: str | None = None
+
+
+def _is_gt_name(topic: str) -> bool:
+    return topic.endswith("_gt") or topic.endswith("/gt") or "ground_truth" in topic
+
+
+def select_topics(
+    reader: BagReader,
+    image_topic: str | None = None,
+    gt_topic: str | None = None,
+    camera_info_topic: str | None = None,
+) -> BagTopics:
+    """Resolve the topics to use (see the module docstring); BagError naming the alternatives otherwise."""
+    topics = reader.topics
+    image_topics = reader.image_topics()
+    listing = ", ".join(f"{t} ({topics[t].msgtype}, {topics[t].count} msgs)" for t in image_topics) or "none"
+
+    gt: str | None
+    if gt_topic is not None and gt_topic.lower() in ("", "none"):
+        gt = None
+    elif gt_topic is not None:
+        if gt_topic not in topics:
+            raise BagError(f"ground-truth topic {gt_topic} is not in the bag; image topics: {listing}")
+        if topics[gt_topic].msgtype != IMAGE:
+            raise BagError(f"ground-truth topic {gt_topic} is {topics[gt_topic].msgtype}; expected {IMAGE} mono8")
+        gt = gt_topic
+    elif GT_TOPIC in topics and topics[GT_TOPIC].msgtype == IMAGE:
+        gt = GT_TOPIC
+    else:
+        named = [t for t in image_topics if topics[t].msgtype == IMAGE and _is_gt_name(t)]
+        gt = named[0] if len(named) == 1 else None
+
+    if image_topic is not None:
+        if image_topic not in topics:
+            raise BagError(f"image topic {image_topic} is not in the bag; image topics: {listing}")
+        if topics[image_topic].msgtype not in IMAGE_TYPES:
+            raise BagError(
+                f"topic {image_topic} is {topics[image_topic].msgtype}, not an image; image topics: {listing}"
+            )
+        image = image_topic
+    else:
+        cands = [
+            t
+            for t in image_topics
+            if t != gt
+            and not t.startswith("/seg_perception/")
+            and not any(w in t.rsplit("/", 1)[-1] for w in _NOT_CAMERA)
+            and not _is_gt_name(t)
+        ]
+        cands = [t for t in cands if not (t.endswith("/compressed") and t[: -len("/compressed")] in cands)]
+        if not cands:
+            raise BagError(f"bag {reader.path} has no camera image topic (image topics: {listing})")
+        if len(cands) > 1:
+            raise BagError(
+                f"bag {reader.path} has several image topics: {', '.join(cands)}; choose one with --image-topic"
+            )
+        image = cands[0]
+    if topics[image].count == 0:
+        raise BagError(f"image topic {image} has no messages")
+
+    info: str | None
+    if camera_info_topic is not None and camera_info_topic.lower() in ("", "none"):
+        info = None
+    elif camera_info_topic is not None:
+        if camera_info_topic not in topics or topics[camera_info_topic].msgtype != CAMERA_INFO:
+            raise BagError(f"camera_info topic {camera_info_topic} is not a {CAMERA_INFO} topic of the bag")
+        info = camera_info_topic
+    else:
+        base = image[: -len("/compressed")] if image.endswith("/compressed") else image
+        sibling = base.rsplit("/", 1)[0] + "/camera_info"
+        infos = reader.topics_of_type([CAMERA_INFO])
+        info = sibling if sibling in infos else (infos[0] if len(infos) == 1 else None)
+    return BagTopics(image, topics[image].msgtype, topics[image].count, gt, info)
+
+
+@dataclass
+class StripFrame:
+    """One frame kept for the report's frame strip (all HxW[x3] uint8 except grid: int8)."""
+
+    stamp_ns: int
+    rgb: np.ndarray
+    labels: np.ndarray
+    gt: np.ndarray | None = None
+    grid: np.ndarray | None = None
+
+
+@dataclass
+class BagEvalResult:
+    """Outcome of ``evaluate_bag``; ``to_dict`` gives the JSON report body."""
+
+    bag: Path
+    topics: BagTopics
+    frames: int = 0
+    frames_with_gt: int = 0
+    rejected: int = 0
+    confusion: ConfusionMatrix | None = None
+    latency: dict[str, list[float]] = field(default_factory=dict)
+    total_ms: list[float] = field(default_factory=list)
+    grid_stats: dict[str, list[float]] = field(default_factory=dict)
+    grid_frames: int = 0
+    strip: list[StripFrame] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+    written_bag: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "bag": str(self.bag),
+            "image_topic": self.topics.image,
+            "gt_topic": self.topics.gt,
+            "camera_info_topic": self.topics.camera_info,
+            "frames": self.frames,
+            "frames_with_gt": self.frames_with_gt,
+            "rejected_frames": self.rejected,
+        }
+        if self.confusion is not None and self.frames_with_gt:
+            out.update(self.confusion.summary())
+            out["class_names"] = list(self.confusion.class_names)
+            out["ignore_index"] = self.confusion.ignore_index
+            out["confusion_matrix"] = self.confusion.counts.tolist()
+        out["latency_ms"] = latency_summary({**self.latency, "total": self.total_ms})
+        # fps: frames per second of pipeline time (decode..grid), what a node on this machine sustains
+        # serially; wall_fps also counts bag reading, scoring and writing.
+        busy = float(np.sum(self.total_ms)) / 1e3
+        out["fps"] = self.frames / busy if busy > 0 else None
+        out["wall_fps"] = self.frames / self.wall_s if self.wall_s > 0 else None
+        if self.grid_frames:
+            out["grid"] = {"frames": self.grid_frames, **scalar_stats(self.grid_stats)}
+        if self.written_bag is not None:
+            out["written_bag"] = str(self.written_bag)
+        out["warnings"] = list(self.warnings)
+        return out
+
+
+def _strip_indices(count: int, k: int) -> set[int]:
+    if k <= 0 or count <= 0:
+        return set()
+    return {int(i) for i in np.unique(np.linspace(0, count - 1, min(k, count)).round())}
+
+
+def _gt_labels(msg: Any, topic: str) -> np.ndarray:
+    enc = str(getattr(msg, "encoding", ""))
+    if enc not in ("mono8", "8UC1"):
+        raise BagError(
+            f"ground truth on {topic} at {format_stamp(stamp_ns(msg.header))} is '{enc}'; expected mono8 class ids"
+        )
+    try:
+        return image_msg_to_numpy(msg)
+    except ImageError as err:
+        raise BagError(f"ground truth on {topic} at {format_stamp(stamp_ns(msg.header))}: {err}") from err
+
+
+def evaluate_bag(
+    bag: str | Path,
+    segmenter: Segmenter,
+    *,
+    image_topic: str | None = None,
+    gt_topic: str | None = None,
+    camera_info_topic: str | None = None,
+    grid_fn: GridFn | None = None,
+    camera_config: str | Path | None = None,
+    write_bag: str | Path | None = None,
+    write_storage: str = "mcap",
+    strip_frames: int = 4,
+    progress: bool = True,
+) -> BagEvalResult:
+    """Segment every image of ``bag`` and score it against ground truth matched by stamp.
+
+    Args:
+        bag: rosbag2 folder, ``.mcap``/``.db3`` file or ROS 1 ``.bag``.
+        segmenter: the node's Segmenter with a loaded model.
+        image_topic, gt_topic, camera_info_topic: override topic detection ("none" disables gt/info).
+        grid_fn: occupancy-grid hook (module docstring); called per frame with the newest
+            camera_info received so far (or one built from ``camera_config`` when the bag has none).
+        camera_config: node params file with camera_info, used only when the bag lacks camera_info.
+        write_bag: also write a bag with the input topics plus labels, overlay (and grid).
+        write_storage: "mcap" or "sqlite3" for ``write_bag``.
+        strip_frames: how many evenly spaced frames to keep for the report strip.
+        progress: show a tqdm progress bar on stderr.
+
+    Raises BagError for missing/corrupt bags, missing topics, no decodable images, ground
+    truth of another size than its image, or a ground-truth topic that matches no image.
+    """
+    spec = segmenter.spec
+    bag = Path(bag)
+    start = time.perf_counter()
+    with BagReader(bag) as reader:
+        topics = select_topics(reader, image_topic, gt_topic, camera_info_topic)
+        result = BagEvalResult(bag, topics)
+        result.latency = {s: [] for s in STAGES if s != "grid" or grid_fn is not None}
+        if write_bag is not None and not reader.is_ros2:
+            raise BagError("--write-bag needs a ROS 2 input bag (this one is ROS 1)")
+
+        # Ground truth is indexed by header stamp first (raw bytes, decoded on match) so it
+        # may arrive before or after its image in the bag.
+        gt_raw: dict[int, Any] = {}
+        if topics.gt is not None:
+            for m in reader.messages([topics.gt]):
+                gt_raw[stamp_ns(m.decode().header)] = bytes(m.raw)
+            result.confusion = ConfusionMatrix(spec.num_classes, spec.ignore_index, spec.class_names)
+        if grid_fn is not None and topics.camera_info is None and camera_config is None:
+            result.warnings.append("no camera_info topic and no --camera-config: occupancy grid skipped")
+
+        keep = _strip_indices(topics.count, strip_frames)
+        writer: BagWriter | None = None
+        read_topics = [topics.image] + ([topics.camera_info] if topics.camera_info else [])
+        if write_bag is not None:
+            writer = BagWriter(write_bag, write_storage)
+            writer.__enter__()
+            # Outputs of an earlier run in the input are replaced, not duplicated.
+            copied = [t for t in reader.topics if t not in OUTPUT_TOPICS]
+            for name in copied:
+                writer.add_topic(name, reader.topics[name].msgtype, typestore=reader.typestore)
+            writer.add_topic(LABELS_TOPIC, IMAGE)
+            writer.add_topic(OVERLAY_TOPIC, IMAGE)
+            if grid_fn is not None:
+                writer.add_topic(GRID_TOPIC, OCCUPANCY_GRID)
+            read_topics = copied
+        info_msg: Any = None
+        rejected_reasons: dict[str, int] = {}
+        try:
+            with tqdm(total=topics.count, desc="eval-bag", unit="frame", disable=not progress) as bar:
+                index = -1
+                for m in reader.messages(read_topics):
+                    if writer is not None:
+                        writer.write_raw(m.topic, m.raw, m.log_ns)
+                    if m.topic == topics.camera_info:
+                        info_msg = m.decode()
+                        continue
+                    if m.topic != topics.image:
+                        continue
+                    index += 1
+                    bar.update(1)
+                    t0 = time.perf_counter()
+                    msg = m.decode()
+                    try:
+                        rgb = any_image_msg_to_rgb(msg)
+                    except ImageError as err:
+                        result.rejected += 1
+                        rejected_reasons[str(err)] = rejected_reasons.get(str(err), 0) + 1
+                        continue
+                    t_decode = (time.perf_counter() - t0) * 1e3
+                    seg = segmenter.segment(rgb, want_confidence=False)
+                    result.frames += 1
+                    result.latency["decode"].append(t_decode)
+                    frame_ms = t_decode
+                    for stage in ("preprocess", "inference", "postprocess"):
+                        result.latency[stage].append(seg.timings[stage])
+                        frame_ms += seg.timings[stage]
+                    ns = stamp_ns(msg.header)
+                    gt = None
+                    raw = gt_raw.get(ns)
+                    if raw is not None:
+                        gt = _gt_labels(reader.deserialize(raw, IMAGE, topics.gt or ""), topics.gt or "")
+                        if gt.shape != seg.labels.shape:
+                            raise BagError(
+                                f"ground truth on {topics.gt} at {format_stamp(ns)} is {gt.shape[1]}x{gt.shape[0]} "
+                                f"but its image is {rgb.shape[1]}x{rgb.shape[0]}"
+                            )
+                        result.confusion.update(gt, seg.labels)  # type: ignore[union-attr]
+                        result.frames_with_gt += 1
+                    grid = None
+                    grid_info: dict[str, Any] = {}
+                    if grid_fn is not None:
+                        if info_msg is None and topics.camera_info is None and camera_config is not None:
+                            cam, _ = camera_for_image(rgb.shape[1], rgb.shape[0], camera_config)
+                            info_msg = (writer.msgs if writer else _messages()).camera_info(cam, msg.header)
+                        if info_msg is not None:
+                            tg = time.perf_counter()
+                            grid, stats = grid_fn(seg.labels, info_msg)
+                            grid_ms = (time.perf_counter() - tg) * 1e3
+                            result.latency["grid"].append(grid_ms)
+                            frame_ms += grid_ms
+                            result.grid_frames += 1
+                            for key, val in stats.items():
+                                if key in GRID_INFO_KEYS:
+                                    grid_info[key] = val
+                                elif isinstance(val, (int, float, np.number)) and not isinstance(val, bool):
+                                    result.grid_stats.setdefault(key, []).append(float(val))
+                    result.total_ms.append(frame_ms)
+                    if index in keep:
+                        result.strip.append(
+                            StripFrame(ns, rgb.copy(), seg.labels.copy(), None if gt is None else gt.copy(), grid)
+                        )
+                    if writer is not None:
+                        _write_outputs(writer, msg.header, m.log_ns, rgb, seg.labels, spec.colors, grid, grid_info)
+        except BaseException:
+            if writer is not None:
+                writer.__exit__(None, None, None)
+                if writer.created:  # a partial output bag would pass for a complete one
+                    shutil.rmtree(writer.path, ignore_errors=True)
+            raise
+        if writer is not None:
+            writer.__exit__(None, None, None)
+        if writer is not None:
+            result.written_bag = Path(write_bag)  # type: ignore[arg-type]
+    for reason, n in rejected_reasons.items():
+        result.warnings.append(f"{n} image(s) rejected: {reason}")
+    if result.frames == 0:
+        raise BagError(
+            f"no image on {topics.image} could be decoded"
+            + (f": {next(iter(rejected_reasons))}" if rejected_reasons else "")
+        )
+    if topics.gt is not None and result.frames_with_gt == 0:
+        msg = f"no ground truth on {topics.gt} has the header stamp of an image on {topics.image}"
+        if gt_topic is not None:
+            raise BagError(msg)
+        result.warnings.append(msg)
+    elif topics.gt is not None and result.frames_with_gt < result.frames:
+        result.warnings.append(f"{result.frames - result.frames_with_gt} frame(s) have no ground truth")
+    result.wall_s = time.perf_counter() - start
+    for w in result.warnings:
+        log.warning("%s", w)
+    return result
+
+
+def _messages() -> Any:
+    from seg_perception.evaluation.bags import Messages
+
+    return Messages()
+
+
+def _write_outputs(
+    writer: BagWriter,
+    header: Any,
+    log_ns: int,
+    rgb: np.ndarray,
+    labels: np.ndarray,
+    colors: np.ndarray,
+    grid: np.ndarray | None,
+    grid_info: dict[str, Any],
+) -> None:
+    """Write labels (mono8), overlay (rgb8) and grid with the input image's header and receive time."""
+    msgs = writer.msgs
+    hdr = msgs.copy_header(header)
+    writer.write(LABELS_TOPIC, msgs.image(labels, "mono8", hdr), log_ns)
+    writer.write(OVERLAY_TOPIC, msgs.image(overlay(rgb, labels, colors), "rgb8", hdr), log_ns)
+    if grid is not None:
+        grid_hdr = msgs.header(stamp_ns(header), str(grid_info.get("frame_id", "base_link")))
+        origin = (float(grid_info.get("origin_x", 0.0)), float(grid_info.get("origin_y", 0.0)))
+        msg = msgs.occupancy_grid(grid, grid_hdr, float(grid_info.get("resolution", 0.1)), origin)
+        writer.write(GRID_TOPIC, msg, log_ns)
+
+
+__all__ = [
+    "GRID_TOPIC",
+    "LABELS_TOPIC",
+    "OVERLAY_TOPIC",
+    "BagEvalResult",
+    "BagTopics",
+    "GridFn",
+    "evaluate_bag",
+    "select_topics",
+]
