@@ -25,6 +25,7 @@ class PipelineStats:
     dropped: int = 0
     rejected: int = 0
     last_rejection: str = ""
+    published: dict[str, int] = field(default_factory=dict)
     _receipts: deque = field(default_factory=lambda: deque(maxlen=2000))
     _done: deque = field(default_factory=lambda: deque(maxlen=2000))
     _latency: deque = field(default_factory=lambda: deque(maxlen=500))
@@ -44,6 +45,10 @@ class PipelineStats:
         with self._lock:
             self.rejected += 1
             self.last_rejection = reason
+
+    def on_publish(self, topic: str) -> None:
+        with self._lock:
+            self.published[topic] = self.published.get(topic, 0) + 1
 
     def on_processed(self, latency_ms: float, stages: dict[str, float] | None = None, now: float | None = None) -> None:
         with self._lock:
@@ -77,6 +82,8 @@ class PipelineStats:
                 "frames_rejected": self.rejected,
                 "last_rejection": self.last_rejection,
             }
+            for k, v in self.published.items():
+                out[f"published_{k}"] = v
             for k, v in self._stages.items():
                 out[f"{k}_median_ms"] = float(np.median(np.asarray(v))) if v else float("nan")
         return out

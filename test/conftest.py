@@ -77,3 +77,9 @@ def camvid_dir() -> Path:
     if not (DATA_DIR / "test.txt").exists():
         pytest.skip(f"CamVid not found at {DATA_DIR}")
     return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def camvid_or_none() -> Path | None:
+    """The shared CamVid folder, or None (tests then use synthetic frames)."""
+    return DATA_DIR if (DATA_DIR / "test.txt").exists() else None

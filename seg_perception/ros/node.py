@@ -145,11 +145,14 @@ class SegmentationNode(Node):
         seg = self.segmenter.segment(rgb, want_confidence=want_conf)
         header = msg.header
         self.labels_pub.publish(numpy_to_image_msg(seg.labels, "mono8", header))
+        self.stats.on_publish("labels")
         if want_conf and seg.confidence is not None:
             self.confidence_pub.publish(numpy_to_image_msg(seg.confidence, "mono8", header))
+            self.stats.on_publish("confidence")
         if self.overlay_pub is not None and self.overlay_pub.get_subscription_count() > 0:
             over = overlay(rgb, seg.labels, self.spec.colors, self.config.overlay_alpha)
             self.overlay_pub.publish(numpy_to_image_msg(over, "rgb8", header))
+            self.stats.on_publish("overlay")
         frame = Frame(
             rgb=rgb,
             labels=seg.labels,

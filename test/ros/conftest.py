@@ -1,0 +1,140 @@
+"""ROS integration harness: the real node in a subprocess, a test node in this process, Fast DDS on loopback."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+# Isolate these tests from other ROS traffic on the machine (parallel runs, other sessions).
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(1, 100)))
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed (run `make setup`)")
+
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+
+
+def node_executable() -> Path:
+    """The installed `ros2 run seg_perception segmentation_node` executable."""
+    from ament_index_python.packages import get_package_prefix
+
+    return Path(get_package_prefix("seg_perception")) / "lib" / "seg_perception" / "segmentation_node"
+
+
+class NodeProcess:
+    """The real segmentation node started as users start it (the installed executable)."""
+
+    def __init__(self, params: dict[str, object], remaps: dict[str, str] | None = None, name: str = "seg_perception"):
+        args = [str(node_executable()), "--ros-args", "-r", f"__node:={name}"]
+        for k, v in params.items():
+            val = (
+                str(v).lower() if isinstance(v, bool) else (f"[{','.join(map(str, v))}]" if isinstance(v, list) else v)
+            )
+            args += ["-p", f"{k}:={val}"]
+        for k, v in (remaps or {}).items():
+            args += ["-r", f"{k}:={v}"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip())
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(2)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+class Harness:
+    """A test node spinning in a background thread, with helpers to publish and wait."""
+
+    def __init__(self) -> None:
+        self.node = Node(f"test_harness_{os.getpid()}_{random.randint(0, 1 << 30)}")
+        self.executor = MultiThreadedExecutor(num_threads=2)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+
+    def collect(self, msg_type: type, topic: str, qos: object = 10) -> list:
+        """Subscribe and return the (growing) list of received messages."""
+        got: list = []
+        self.node.create_subscription(msg_type, topic, got.append, qos)
+        return got
+
+    @staticmethod
+    def wait_for(pred: Callable[[], bool], timeout: float = 20.0, period: float = 0.02) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if pred():
+                return True
+            time.sleep(period)
+        return pred()
+
+    def publish_until(self, pub: object, msg: object, pred: Callable[[], bool], timeout: float = 20.0) -> bool:
+        """Publish ``msg`` every 0.3 s until ``pred()`` holds (best-effort links may lose the first ones)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            pub.publish(msg)  # type: ignore[attr-defined]
+            if self.wait_for(pred, 0.3):
+                return True
+        return pred()
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+
+
+@pytest.fixture(scope="module")
+def ros_context() -> Iterator[None]:
+    rclpy.init()
+    yield
+    rclpy.try_shutdown()
+
+
+@pytest.fixture()
+def harness(ros_context: None) -> Iterator[Harness]:
+    h = Harness()
+    yield h
+    h.close()
+
+
+@pytest.fixture()
+def start_node() -> Iterator[Callable[..., NodeProcess]]:
+    """Factory starting the real node process; every process is stopped at teardown."""
+    procs: list[NodeProcess] = []
+
+    def start(params: dict[str, object], remaps: dict[str, str] | None = None, name: str = "seg_perception"):
+        p = NodeProcess(params, remaps, name)
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        p.stop()
+
+
+@pytest.fixture(scope="session")
+def node_exe() -> Path:
+    return node_executable()
