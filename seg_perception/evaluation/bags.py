@@ -317,6 +317,12 @@ def _bag_read_errors() -> tuple[type[BaseException], ...]:
         errs.append(Reader1Error)
     except ImportError:  # pragma: no cover - rosbag1 support is part of rosbags
         pass
+    try:  # rosbags' sqlite3 storage uses apsw when it is installed
+        import apsw
+
+        errs.append(apsw.Error)
+    except ImportError:
+        pass
     try:
         from rosbags.serde import SerdeError
 
@@ -503,10 +509,12 @@ def make_bag(
                     raise BagError(f"frame {n} is {w}x{h} but the stream started at {size[1]}x{size[0]}")
                 ns = start_ns + round(n * period_ns)
                 header = msgs.header(ns, frame_id)
+                # camera_info first: a player sends same-stamp messages in write order, and a node
+                # needs the intrinsics when the image arrives.
+                writer.write(CAMERA_INFO_TOPIC, msgs.camera_info(cam, header), ns)
                 writer.write(IMAGE_TOPIC, msgs.image(rgb, "rgb8", header), ns)
                 if compressed:
                     writer.write(COMPRESSED_TOPIC, msgs.compressed(rgb, compressed, header), ns)
-                writer.write(CAMERA_INFO_TOPIC, msgs.camera_info(cam, header), ns)
                 if labels is not None:
                     if labels.shape != (h, w):
                         raise BagError(f"frame {n}: labels {labels.shape[::-1]} differ from image {w}x{h}")

@@ -161,14 +161,17 @@ def write_bag_report(summary: dict[str, Any], result: Any, colors: Any, args: ar
 
     report, plots_dir = _report_paths(args)
     plots: dict[str, Path] = {}
-    if "miou" in summary and result.confusion is not None:
+    if getattr(args, "no_plots", False):
+        pass
+    elif "miou" in summary and result.confusion is not None:
         plots["per-class IoU"] = plot_iou_bars(
             summary["per_class_iou"], plots_dir / "per_class_iou.png", summary["miou"], colors=colors
         )
         plots["confusion matrix"] = plot_confusion(result.confusion, plots_dir / "confusion_matrix.png")
-    plots["latency"] = plot_latency_hist(result.latency, plots_dir / "latency.png")
-    if result.strip:
-        plots["frames"] = plot_frame_strip(result.strip, colors, plots_dir / "frames.png", title=str(result.bag))
+    if not getattr(args, "no_plots", False):
+        plots["latency"] = plot_latency_hist(result.latency, plots_dir / "latency.png")
+        if result.strip:
+            plots["frames"] = plot_frame_strip(result.strip, colors, plots_dir / "frames.png", title=str(result.bag))
     summary["plots"] = {k: str(v) for k, v in plots.items()}
     summary["report"] = str(report)
     write_markdown(report, summary, plots, title=f"eval-bag: {Path(result.bag).name}")
@@ -281,6 +284,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--write-format", choices=("mcap", "sqlite3"), default="mcap", help="storage of --write-bag")
     p.add_argument("--report", default=None, help="Markdown report (default: JSON path with .md)")
     p.add_argument("--plots", default=None, help="plot folder (default: <json stem>_plots beside the JSON)")
+    p.add_argument("--no-plots", action="store_true", help="JSON and Markdown only (plots take seconds)")
     p.add_argument("--live", action="store_true", help="run the real ROS node and play the bag into it")
     p.add_argument("--rate-scale", type=float, default=1.0, help="--live: playback speed factor (default 1)")
     p.add_argument(

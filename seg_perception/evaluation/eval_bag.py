@@ -26,6 +26,7 @@ keys describe the grid for ``--write-bag``: ``resolution`` (m/cell), ``origin_x`
 
 from __future__ import annotations
 
+import bisect
 import logging
 import shutil
 import time
@@ -276,12 +277,20 @@ def evaluate_bag(
             for m in reader.messages([topics.gt]):
                 gt_raw[stamp_ns(m.decode().header)] = bytes(m.raw)
             result.confusion = ConfusionMatrix(spec.num_classes, spec.ignore_index, spec.class_names)
+        # CameraInfo is tiny: index it all so each image gets the one with its stamp (or the newest
+        # before it) whatever order the recorder stored them in.
+        infos: list[tuple[int, Any]] = []
+        if grid_fn is not None and topics.camera_info is not None:
+            infos = sorted(
+                ((stamp_ns(msg.header), msg) for msg in (m.decode() for m in reader.messages([topics.camera_info]))),
+                key=lambda x: x[0],
+            )
         if grid_fn is not None and topics.camera_info is None and camera_config is None:
             result.warnings.append("no camera_info topic and no --camera-config: occupancy grid skipped")
 
         keep = _strip_indices(topics.count, strip_frames)
         writer: BagWriter | None = None
-        read_topics = [topics.image] + ([topics.camera_info] if topics.camera_info else [])
+        read_topics = [topics.image]
         if write_bag is not None:
             writer = BagWriter(write_bag, write_storage)
             writer.__enter__()
@@ -302,9 +311,6 @@ def evaluate_bag(
                 for m in reader.messages(read_topics):
                     if writer is not None:
                         writer.write_raw(m.topic, m.raw, m.log_ns)
-                    if m.topic == topics.camera_info:
-                        info_msg = m.decode()
-                        continue
                     if m.topic != topics.image:
                         continue
                     index += 1
@@ -340,7 +346,9 @@ def evaluate_bag(
                     grid = None
                     grid_info: dict[str, Any] = {}
                     if grid_fn is not None:
-                        if info_msg is None and topics.camera_info is None and camera_config is not None:
+                        if infos:
+                            info_msg = _camera_info_at(infos, ns)
+                        elif info_msg is None and topics.camera_info is None and camera_config is not None:
                             cam, _ = camera_for_image(rgb.shape[1], rgb.shape[0], camera_config)
                             info_msg = (writer.msgs if writer else _messages()).camera_info(cam, msg.header)
                         if info_msg is not None:
@@ -390,6 +398,12 @@ def evaluate_bag(
     for w in result.warnings:
         log.warning("%s", w)
     return result
+
+
+def _camera_info_at(infos: list[tuple[int, Any]], ns: int) -> Any:
+    """The CameraInfo stamped ``ns``, else the newest before it, else the first (infos sorted by stamp)."""
+    i = bisect.bisect_right([s for s, _ in infos], ns)
+    return infos[i - 1][1] if i > 0 else infos[0][1]
 
 
 def _messages() -> Any:
