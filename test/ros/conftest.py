@@ -33,8 +33,16 @@ def node_executable() -> Path:
 class NodeProcess:
     """The real segmentation node started as users start it (the installed executable)."""
 
-    def __init__(self, params: dict[str, object], remaps: dict[str, str] | None = None, name: str = "seg_perception"):
+    def __init__(
+        self,
+        params: dict[str, object],
+        remaps: dict[str, str] | None = None,
+        name: str = "seg_perception",
+        params_file: Path | None = None,
+    ):
         args = [str(node_executable()), "--ros-args", "-r", f"__node:={name}"]
+        if params_file is not None:
+            args += ["--params-file", str(params_file)]
         for k, v in params.items():
             val = (
                 str(v).lower() if isinstance(v, bool) else (f"[{','.join(map(str, v))}]" if isinstance(v, list) else v)
@@ -125,8 +133,13 @@ def start_node() -> Iterator[Callable[..., NodeProcess]]:
     """Factory starting the real node process; every process is stopped at teardown."""
     procs: list[NodeProcess] = []
 
-    def start(params: dict[str, object], remaps: dict[str, str] | None = None, name: str = "seg_perception"):
-        p = NodeProcess(params, remaps, name)
+    def start(
+        params: dict[str, object],
+        remaps: dict[str, str] | None = None,
+        name: str = "seg_perception",
+        params_file: Path | None = None,
+    ) -> NodeProcess:
+        p = NodeProcess(params, remaps, name, params_file)
         procs.append(p)
         return p
 
