@@ -71,6 +71,27 @@ class Backend(ABC):
     def infer(self, tensor: np.ndarray) -> np.ndarray:
         """Run the network on an NCHW float32 tensor; returns the first output as numpy."""
 
+    def infer_labels(
+        self,
+        tensor: np.ndarray,
+        *,
+        want_confidence: bool,
+        content_hw: tuple[int, int],
+        image_hw: tuple[int, int],
+        num_classes: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """Optional fast path: run the network and post-process on its device.
+
+        Same result as ``Segmenter.postprocess`` of ``infer(tensor)`` for a logits output
+        (crop to ``content_hw`` of the network input, bilinear resize to ``image_hw``,
+        arg-max, softmax confidence), but only the class ids (and the confidence when
+        ``want_confidence``) leave the device. Returns (HxW uint8 labels, HxW uint8
+        confidence or None), or None when this backend has no such path or the output is
+        not logits: the caller then uses ``infer``. Raises ModelError when the output has
+        a channel count other than ``num_classes``.
+        """
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook: backends without resources keep the default
         """Release sessions, device memory and streams."""
 
