@@ -169,7 +169,10 @@ def write_bag_report(summary: dict[str, Any], result: Any, colors: Any, args: ar
         )
         plots["confusion matrix"] = plot_confusion(result.confusion, plots_dir / "confusion_matrix.png")
     if not getattr(args, "no_plots", False):
-        plots["latency"] = plot_latency_hist(result.latency, plots_dir / "latency.png")
+        samples = dict(result.latency)
+        if getattr(result, "total_ms", None):
+            samples["total"] = result.total_ms
+        plots["latency"] = plot_latency_hist(samples, plots_dir / "latency.png")
         if result.strip:
             plots["frames"] = plot_frame_strip(result.strip, colors, plots_dir / "frames.png", title=str(result.bag))
     summary["plots"] = {k: str(v) for k, v in plots.items()}

@@ -217,16 +217,39 @@ def _strip_indices(count: int, k: int) -> set[int]:
     return {int(i) for i in np.unique(np.linspace(0, count - 1, min(k, count)).round())}
 
 
-def _gt_labels(msg: Any, topic: str) -> np.ndarray:
-    enc = str(getattr(msg, "encoding", ""))
-    if enc not in ("mono8", "8UC1"):
-        raise BagError(
-            f"ground truth on {topic} at {format_stamp(stamp_ns(msg.header))} is '{enc}'; expected mono8 class ids"
-        )
-    try:
-        return image_msg_to_numpy(msg)
-    except ImageError as err:
-        raise BagError(f"ground truth on {topic} at {format_stamp(stamp_ns(msg.header))}: {err}") from err
+class GroundTruth:
+    """Ground-truth label images of one topic, indexed by header stamp (raw bytes, decoded on lookup).
+
+    Indexing first lets ground truth arrive before or after its image in the bag.
+    """
+
+    def __init__(self, reader: BagReader, topic: str) -> None:
+        self.reader = reader
+        self.topic = topic
+        self._raw: dict[int, bytes] = {}
+        for m in reader.messages([topic]):
+            self._raw[stamp_ns(m.decode().header)] = bytes(m.raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def get(self, ns: int, shape: tuple[int, int]) -> np.ndarray | None:
+        """HxW uint8 ids stamped ``ns``, or None; BagError unless mono8 of ``shape`` (H, W)."""
+        raw = self._raw.get(ns)
+        if raw is None:
+            return None
+        msg = self.reader.deserialize(raw, IMAGE, self.topic)
+        where = f"ground truth on {self.topic} at {format_stamp(ns)}"
+        enc = str(getattr(msg, "encoding", ""))
+        if enc not in ("mono8", "8UC1"):
+            raise BagError(f"{where} is '{enc}'; expected mono8 class ids")
+        try:
+            gt = image_msg_to_numpy(msg)
+        except ImageError as err:
+            raise BagError(f"{where}: {err}") from err
+        if gt.shape != tuple(shape):
+            raise BagError(f"{where} is {gt.shape[1]}x{gt.shape[0]} but its image is {shape[1]}x{shape[0]}")
+        return gt
 
 
 def evaluate_bag(
@@ -270,12 +293,8 @@ def evaluate_bag(
         if write_bag is not None and not reader.is_ros2:
             raise BagError("--write-bag needs a ROS 2 input bag (this one is ROS 1)")
 
-        # Ground truth is indexed by header stamp first (raw bytes, decoded on match) so it
-        # may arrive before or after its image in the bag.
-        gt_raw: dict[int, Any] = {}
-        if topics.gt is not None:
-            for m in reader.messages([topics.gt]):
-                gt_raw[stamp_ns(m.decode().header)] = bytes(m.raw)
+        truth = GroundTruth(reader, topics.gt) if topics.gt is not None else None
+        if truth is not None:
             result.confusion = ConfusionMatrix(spec.num_classes, spec.ignore_index, spec.class_names)
         # CameraInfo is tiny: index it all so each image gets the one with its stamp (or the newest
         # before it) whatever order the recorder stored them in.
@@ -332,15 +351,8 @@ def evaluate_bag(
                         result.latency[stage].append(seg.timings[stage])
                         frame_ms += seg.timings[stage]
                     ns = stamp_ns(msg.header)
-                    gt = None
-                    raw = gt_raw.get(ns)
-                    if raw is not None:
-                        gt = _gt_labels(reader.deserialize(raw, IMAGE, topics.gt or ""), topics.gt or "")
-                        if gt.shape != seg.labels.shape:
-                            raise BagError(
-                                f"ground truth on {topics.gt} at {format_stamp(ns)} is {gt.shape[1]}x{gt.shape[0]} "
-                                f"but its image is {rgb.shape[1]}x{rgb.shape[0]}"
-                            )
+                    gt = truth.get(ns, seg.labels.shape) if truth is not None else None
+                    if gt is not None:
                         result.confusion.update(gt, seg.labels)  # type: ignore[union-attr]
                         result.frames_with_gt += 1
                     grid = None

@@ -1,0 +1,331 @@
+"""``eval-bag --live``: the real node, fed a bag over ROS at the recorded rate, judged on what it publishes.
+
+This is a ROS client tool and the only evaluation module that imports rclpy (lazily,
+from the CLI). Steps:
+
+1. Start the node as a subprocess:
+   ``python -m seg_perception.ros.node --ros-args -p model_path:=M -p backend:=B
+   -r image:=<image topic> -r camera_info:=<camera_info topic>`` (for a CompressedImage
+   topic: ``-p image_transport:=compressed -r image/compressed:=<topic>``), plus any
+   ``--node-arg name:=value``.
+2. Wait until it subscribes to the image topic and advertises ``/seg_perception/labels``.
+3. Play the image and camera_info messages of the bag (their raw CDR bytes, as ``ros2
+   bag play`` does) on their original topics, paced by receive time divided by
+   ``rate_scale``; ground truth is not played, it is matched to received labels by stamp.
+4. Record every ``/seg_perception/labels`` message; end-to-end latency = receipt time -
+   publish time of the image with the same header stamp (one monotonic clock, this process).
+5. After the last image, wait until all labels arrived or none came for ``drain_s``.
+
+Dropped frames = images published - labels received: the node keeps only the newest
+frame by design, so drops measure how far the node falls behind the stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from seg_perception.conversions.image import any_image_msg_to_rgb, image_msg_to_numpy
+from seg_perception.errors import BagError, ImageError, SegPerceptionError
+from seg_perception.evaluation.bags import COMPRESSED, BagReader, stamp_ns
+from seg_perception.evaluation.eval_bag import BagTopics, GroundTruth, StripFrame, _strip_indices, select_topics
+from seg_perception.evaluation.metrics import ConfusionMatrix, latency_summary
+from seg_perception.model_spec import ModelSpec
+
+log = logging.getLogger(__name__)
+
+LABELS_TOPIC = "/seg_perception/labels"
+NODE_MODULE = "seg_perception.ros.node"
+
+
+class LiveEvalError(SegPerceptionError):
+    """The node could not be started or never answered."""
+
+
+@dataclass
+class LiveEvalResult:
+    """Outcome of ``evaluate_bag_live``; attribute names match BagEvalResult where they mean the same."""
+
+    bag: Path
+    topics: BagTopics
+    published: int = 0
+    received: int = 0
+    frames_with_gt: int = 0
+    confusion: ConfusionMatrix | None = None
+    latency: dict[str, list[float]] = field(default_factory=lambda: {"end_to_end": []})
+    strip: list[StripFrame] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    #: seconds from the first image sent to the last label received
+    play_s: float = 0.0
+    rate_scale: float = 1.0
+    received_labels: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "bag": str(self.bag),
+            "image_topic": self.topics.image,
+            "gt_topic": self.topics.gt,
+            "camera_info_topic": self.topics.camera_info,
+            "rate_scale": self.rate_scale,
+            "frames": self.received,
+            "published_frames": self.published,
+            "received_frames": self.received,
+            "dropped_frames": self.published - self.received,
+            "drop_rate": (self.published - self.received) / self.published if self.published else None,
+            "frames_with_gt": self.frames_with_gt,
+        }
+        if self.confusion is not None and self.frames_with_gt:
+            out.update(self.confusion.summary())
+            out["class_names"] = list(self.confusion.class_names)
+            out["ignore_index"] = self.confusion.ignore_index
+            out["confusion_matrix"] = self.confusion.counts.tolist()
+        out["latency_ms"] = latency_summary(self.latency)
+        # labels received per second of playback: the node's sustained output rate on this stream
+        out["fps"] = self.received / self.play_s if self.play_s > 0 else None
+        out["warnings"] = list(self.warnings)
+        return out
+
+
+class _NodeProcess:
+    """The segmentation node in a subprocess, its output kept for error messages."""
+
+    def __init__(self, cmd: list[str]) -> None:
+        self.cmd = cmd
+        self.lines: list[str] = []
+        try:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        except OSError as err:
+            raise LiveEvalError(f"cannot start the node ({' '.join(cmd)}): {err}") from err
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout or ():
+            self.lines.append(line.rstrip())
+
+    def tail(self, n: int = 15) -> str:
+        return "\n".join(self.lines[-n:]) or "(no output)"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(2)  # SIGINT: rclpy shuts down cleanly
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(timeout=2)
+
+
+def node_command(model_path: Path, backend: str, topics: BagTopics, node_args: list[str] | None = None) -> list[str]:
+    """The command line that starts the node on ``topics`` of a bag."""
+    cmd = [sys.executable, "-m", NODE_MODULE, "--ros-args", "-p", f"model_path:={model_path}"]
+    cmd += ["-p", f"backend:={backend}"]
+    if topics.image_type == COMPRESSED:
+        cmd += ["-p", "image_transport:=compressed", "-r", f"image/compressed:={topics.image}"]
+    else:
+        cmd += ["-r", f"image:={topics.image}"]
+    if topics.camera_info:
+        cmd += ["-r", f"camera_info:={topics.camera_info}"]
+    for arg in node_args or []:
+        if ":=" not in arg:
+            raise LiveEvalError(f"--node-arg must be name:=value, got {arg!r}")
+        cmd += ["-p", arg]
+    return cmd
+
+
+def evaluate_bag_live(
+    bag: str | Path,
+    model_path: Path,
+    *,
+    backend: str = "auto",
+    image_topic: str | None = None,
+    gt_topic: str | None = None,
+    camera_info_topic: str | None = None,
+    rate_scale: float = 1.0,
+    startup_timeout: float = 60.0,
+    drain_s: float = 3.0,
+    node_args: list[str] | None = None,
+    strip_frames: int = 4,
+    progress: bool = True,
+) -> LiveEvalResult:
+    """Play ``bag`` into a freshly started node and score its labels (see the module docstring)."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+    if not rate_scale > 0:
+        raise LiveEvalError(f"--rate-scale must be > 0, got {rate_scale}")
+    spec = ModelSpec.for_model(model_path)
+    bag = Path(bag)
+    with BagReader(bag) as reader:
+        if not reader.is_ros2:
+            raise BagError("--live plays raw CDR messages and needs a ROS 2 bag (this one is ROS 1)")
+        topics = select_topics(reader, image_topic, gt_topic, camera_info_topic)
+        truth = GroundTruth(reader, topics.gt) if topics.gt else None
+        result = LiveEvalResult(bag, topics, rate_scale=rate_scale)
+        if truth is not None:
+            result.confusion = ConfusionMatrix(spec.num_classes, spec.ignore_index, spec.class_names)
+
+        context = rclpy.Context()
+        rclpy.init(context=context)
+        node_proc: _NodeProcess | None = None
+        executor = None
+        try:
+            node = rclpy.create_node(f"seg_perception_eval_{os.getpid()}", context=context)
+            reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
+            image_pub = node.create_publisher(
+                CompressedImage if topics.image_type == COMPRESSED else Image, topics.image, reliable
+            )
+            info_pub = node.create_publisher(CameraInfo, topics.camera_info, reliable) if topics.camera_info else None
+            received: list[tuple[float, Any]] = []
+            lock = threading.Lock()
+
+            def on_labels(msg: Image) -> None:
+                t = time.perf_counter()
+                with lock:
+                    received.append((t, msg))
+
+            labels_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE)
+            labels_sub = node.create_subscription(Image, LABELS_TOPIC, on_labels, labels_qos)
+            executor = SingleThreadedExecutor(context=context)
+            executor.add_node(node)
+            spin = threading.Thread(target=executor.spin, daemon=True)
+            spin.start()
+
+            node_proc = _NodeProcess(node_command(model_path, backend, topics, node_args))
+            deadline = time.monotonic() + startup_timeout
+            while not (image_pub.get_subscription_count() > 0 and labels_sub.get_publisher_count() > 0):
+                if node_proc.proc.poll() is not None:
+                    raise LiveEvalError(
+                        f"the node exited with code {node_proc.proc.returncode} before it was ready:\n"
+                        + node_proc.tail()
+                    )
+                if time.monotonic() > deadline:
+                    raise LiveEvalError(
+                        f"the node did not subscribe to {topics.image} and advertise {LABELS_TOPIC} within "
+                        f"{startup_timeout:g} s (is ROS_DOMAIN_ID shared with this process?):\n{node_proc.tail()}"
+                    )
+                time.sleep(0.05)
+            time.sleep(0.3)  # let discovery settle in both directions
+
+            published: dict[int, float] = {}
+            keep = _strip_indices(topics.count, strip_frames)
+            strip_rgb: dict[int, np.ndarray] = {}
+            play_topics = [topics.image] + ([topics.camera_info] if topics.camera_info else [])
+            first_log: int | None = None
+            start = time.perf_counter()
+            index = -1
+            with tqdm(total=topics.count, desc="eval-bag --live", unit="frame", disable=not progress) as bar:
+                for m in reader.messages(play_topics):
+                    if first_log is None:
+                        first_log = m.log_ns
+                    due = start + (m.log_ns - first_log) / 1e9 / rate_scale
+                    delay = due - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                    if m.topic == topics.camera_info and info_pub is not None:
+                        info_pub.publish(bytes(m.raw))
+                        continue
+                    index += 1
+                    msg = m.decode()
+                    ns = stamp_ns(msg.header)
+                    if index in keep:
+                        try:
+                            strip_rgb[ns] = any_image_msg_to_rgb(msg)
+                        except ImageError:
+                            pass
+                    published[ns] = time.perf_counter()
+                    image_pub.publish(bytes(m.raw))
+                    bar.update(1)
+            if node_proc.proc.poll() is not None:
+                raise LiveEvalError(
+                    f"the node exited during playback (code {node_proc.proc.returncode}):\n{node_proc.tail()}"
+                )
+            last_count, last_change = -1, time.perf_counter()
+            while True:
+                with lock:
+                    n = len(received)
+                now = time.perf_counter()
+                if n != last_count:
+                    last_count, last_change = n, now
+                if n >= len(published) or now - last_change > drain_s:
+                    break
+                time.sleep(0.02)
+        finally:
+            if node_proc is not None:
+                node_proc.stop()
+            if executor is not None:
+                executor.shutdown()
+            rclpy.try_shutdown(context=context)
+
+        result.published = len(published)
+        with lock:
+            got = list(received)
+        if got:  # first image sent .. last label received
+            result.play_s = max(t for t, _ in got) - start
+        for t, msg in got:
+            ns = stamp_ns(msg.header)
+            if ns not in published or ns in result.received_labels:
+                continue  # a label for an image this run did not send (another publisher) or a duplicate
+            labels = np.array(image_msg_to_numpy(msg), copy=True)
+            result.received_labels[ns] = labels
+            result.received += 1
+            result.latency["end_to_end"].append((t - published[ns]) * 1e3)
+            gt = truth.get(ns, labels.shape) if truth is not None else None
+            if gt is not None and result.confusion is not None:
+                result.confusion.update(gt, labels)
+                result.frames_with_gt += 1
+            if ns in strip_rgb and strip_rgb[ns].shape[:2] == labels.shape:
+                result.strip.append(StripFrame(ns, strip_rgb[ns], labels, gt))
+    if result.received == 0:
+        raise LiveEvalError(f"the node published no labels for {result.published} images:\n{node_proc.tail()}")
+    if result.published > result.received:
+        result.warnings.append(
+            f"{result.published - result.received} of {result.published} frames dropped (no labels received)"
+        )
+    if truth is not None and result.frames_with_gt == 0:
+        result.warnings.append(f"no received labels have the stamp of ground truth on {topics.gt}")
+    for w in result.warnings:
+        log.warning("%s", w)
+    return result
+
+
+def run_live(args: argparse.Namespace) -> int:
+    """CLI handler of ``eval-bag --live`` (called by evaluation.cli)."""
+    from seg_perception.evaluation.cli import _pct, resolve_model_path, write_bag_report
+
+    model_path = resolve_model_path(args.model).resolve()
+    result = evaluate_bag_live(
+        args.bag,
+        model_path,
+        backend=args.backend,
+        image_topic=args.image_topic,
+        gt_topic=args.gt_topic,
+        camera_info_topic=args.camera_info_topic,
+        rate_scale=args.rate_scale,
+        startup_timeout=args.startup_timeout,
+        node_args=args.node_arg,
+        progress=not args.no_progress,
+    )
+    summary = {"mode": "live", "model": str(model_path), "backend": args.backend, **result.to_dict()}
+    write_bag_report(summary, result, ModelSpec.for_model(model_path).colors, args)
+    lat = summary["latency_ms"].get("end_to_end", {})
+    acc = f"mIoU {_pct(summary['miou'])}" if "miou" in summary else "no ground truth"
+    print(
+        f"live: {result.received}/{result.published} frames labelled ({summary['dropped_frames']} dropped); {acc}; "
+        f"end-to-end latency median {lat.get('median', 0):.1f} ms, p95 {lat.get('p95', 0):.1f} ms -> {args.json}"
+    )
+    return 0
