@@ -15,7 +15,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from seg_perception.errors import ModelError
+from seg_perception.errors import ConfigError, ModelError
 from seg_perception.model_spec import ModelSpec, default_model_path
 
 log = logging.getLogger(__name__)
@@ -183,6 +183,8 @@ def write_bag_report(summary: dict[str, Any], result: Any, colors: Any, args: ar
 
 def _cmd_eval_bag(args: argparse.Namespace) -> int:
     if args.live:
+        if args.write_bag:
+            raise ConfigError("--write-bag works offline only; record the live node's topics with ros2 bag record")
         # rclpy is imported only here: the offline path needs no ROS runtime.
         from seg_perception.evaluation.live import run_live
 

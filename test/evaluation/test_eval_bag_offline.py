@@ -354,3 +354,8 @@ def test_eval_bag_subprocess_reports_corrupt_bag_without_traceback(tmp_path: Pat
         timeout=120,
     )
     assert proc.returncode == 2 and "error:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_live_write_bag_is_rejected(tmp_path: Path, colour_model: Path, capsys) -> None:
+    rc = eval_bag_cli(tmp_path / "bag", colour_model, tmp_path / "x.json", "--live", "--write-bag", str(tmp_path / "w"))
+    assert rc == 2 and "--write-bag works offline only" in capsys.readouterr().err
