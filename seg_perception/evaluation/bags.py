@@ -288,9 +288,16 @@ class BagWriter:
 
     def add_topic(self, topic: str, msgtype: str, typestore: Any | None = None) -> None:
         """Declare ``topic`` of ``msgtype`` (types from ``typestore`` or the writer's)."""
+        from rosbags.rosbag2 import WriterError
+        from rosbags.typesys import TypesysError
+
         if topic in self._connections:
             return
-        self._connections[topic] = self._writer.add_connection(topic, msgtype, typestore=typestore or self.typestore)
+        try:
+            conn = self._writer.add_connection(topic, msgtype, typestore=typestore or self.typestore)
+        except (WriterError, TypesysError, KeyError) as err:
+            raise BagError(f"cannot add topic {topic} ({msgtype}) to bag {self.path}: {err}") from err
+        self._connections[topic] = conn
 
     def write(self, topic: str, msg: Any, log_ns: int) -> None:
         """Serialize ``msg`` (CDR) on a declared ``topic`` with receive time ``log_ns``."""

@@ -272,8 +272,9 @@ def evaluate_bag(
         bag: rosbag2 folder, ``.mcap``/``.db3`` file or ROS 1 ``.bag``.
         segmenter: the node's Segmenter with a loaded model.
         image_topic, gt_topic, camera_info_topic: override topic detection ("none" disables gt/info).
-        grid_fn: occupancy-grid hook (module docstring); called per frame with the newest
-            camera_info received so far (or one built from ``camera_config`` when the bag has none).
+        grid_fn: occupancy-grid hook (module docstring); called per frame with the camera_info
+            stamped like the image (else the newest before it; or one built from ``camera_config``
+            when the bag has none).
         camera_config: node params file with camera_info, used only when the bag lacks camera_info.
         write_bag: also write a bag with the input topics plus labels, overlay (and grid).
         write_storage: "mcap" or "sqlite3" for ``write_bag``.
@@ -308,23 +309,22 @@ def evaluate_bag(
             result.warnings.append("no camera_info topic and no --camera-config: occupancy grid skipped")
 
         keep = _strip_indices(topics.count, strip_frames)
-        writer: BagWriter | None = None
+        writer = BagWriter(write_bag, write_storage) if write_bag is not None else None
         read_topics = [topics.image]
-        if write_bag is not None:
-            writer = BagWriter(write_bag, write_storage)
-            writer.__enter__()
-            # Outputs of an earlier run in the input are replaced, not duplicated.
-            copied = [t for t in reader.topics if t not in OUTPUT_TOPICS]
-            for name in copied:
-                writer.add_topic(name, reader.topics[name].msgtype, typestore=reader.typestore)
-            writer.add_topic(LABELS_TOPIC, IMAGE)
-            writer.add_topic(OVERLAY_TOPIC, IMAGE)
-            if grid_fn is not None:
-                writer.add_topic(GRID_TOPIC, OCCUPANCY_GRID)
-            read_topics = copied
         info_msg: Any = None
         rejected_reasons: dict[str, int] = {}
         try:
+            if writer is not None:
+                writer.__enter__()
+                # Outputs of an earlier run in the input are replaced, not duplicated.
+                copied = [t for t in reader.topics if t not in OUTPUT_TOPICS]
+                for name in copied:
+                    writer.add_topic(name, reader.topics[name].msgtype, typestore=reader.typestore)
+                writer.add_topic(LABELS_TOPIC, IMAGE)
+                writer.add_topic(OVERLAY_TOPIC, IMAGE)
+                if grid_fn is not None:
+                    writer.add_topic(GRID_TOPIC, OCCUPANCY_GRID)
+                read_topics = copied
             with tqdm(total=topics.count, desc="eval-bag", unit="frame", disable=not progress) as bar:
                 index = -1
                 for m in reader.messages(read_topics):
