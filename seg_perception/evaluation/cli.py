@@ -47,7 +47,7 @@ def open_segmenter(model: str | None, backend: str = "auto") -> Iterator[tuple[A
     spec = ModelSpec.for_model(path)
     selection = select_backend(backend, path)
     with selection.backend as be:
-        log.info("%s", selection.summary)
+        log.debug("%s", selection.summary)  # select_backend already logs its choice at INFO
         info = {"model": str(path), "backend": be.description, "backend_name": be.name}
         yield Segmenter(be, spec), info
 
