@@ -129,7 +129,7 @@ def build_engine_command(args: argparse.Namespace) -> int:
             precision=args.precision,
             device=args.device,
             engine_cache_dir=cache_dir,
-            calib_dir=args.calib,
+            calibration_dir=args.calib,
             calib_max_images=args.calib_max_images,
             input_size=args.input_size,
             workspace_mb=args.workspace_mb,

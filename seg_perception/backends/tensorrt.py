@@ -250,7 +250,7 @@ def make_entropy_calibrator(trt: ModuleType, request: BuildRequest, gpu: GpuInfo
 
     batches, cache, cache_path = request.calibration, request.cache, request.calibration_cache
     if batches is None:
-        raise ConfigError("precision int8 needs calibration images (calib_dir / --calib)")
+        raise ConfigError("precision int8 needs calibration images (calibration_dir / --calib)")
     device = torch.device("cuda", gpu.index)
 
     class _EntropyCalibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[misc,name-defined]
@@ -479,7 +479,8 @@ class TensorRTBackend(Backend):
         precision: "fp32", "fp16" or "int8" (ONNX only; a prebuilt engine has its own).
         device: "cuda" or "cuda:N".
         engine_cache_dir: folder for cached engines; empty/None = ``default_cache_dir()``.
-        calib_dir: folder of sample images for INT8 calibration.
+        calibration_dir: folder of sample images for INT8 calibration (``calib_dir`` is
+            accepted as an alias).
         calib_max_images: at most this many calibration images (evenly thinned).
         input_size: (H, W) for models with a dynamic input size (else the metadata's).
         workspace_mb: builder workspace limit in MiB (0 = TensorRT's default).
@@ -494,13 +495,15 @@ class TensorRTBackend(Backend):
         precision: str = "fp32",
         device: str = "cuda",
         engine_cache_dir: str | Path | None = None,
-        calib_dir: str | Path | None = None,
+        calibration_dir: str | Path | None = None,
         calib_max_images: int = DEFAULT_MAX_IMAGES,
         input_size: tuple[int, int] | list[int] | None = None,
         workspace_mb: int = 0,
         rebuild: bool = False,
+        calib_dir: str | Path | None = None,
         **_: Any,
     ) -> None:
+        calibration_dir = calibration_dir or calib_dir
         trt = import_tensorrt()
         gpu = cuda_gpu(device)
         import torch
@@ -528,7 +531,14 @@ class TensorRTBackend(Backend):
             self._precision = "engine"
         else:
             self.source = self._engine_from_onnx(
-                model_path, precision, engine_cache_dir, calib_dir, calib_max_images, input_size, workspace_mb, rebuild
+                model_path,
+                precision,
+                engine_cache_dir,
+                calibration_dir,
+                calib_max_images,
+                input_size,
+                workspace_mb,
+                rebuild,
             )
             self._precision = precision
         self._setup(self.source.engine, input_size)
@@ -565,7 +575,8 @@ class TensorRTBackend(Backend):
         if precision == "int8":
             if not calib_dir:
                 raise ConfigError(
-                    "precision int8 needs a folder of sample images for calibration (parameter calib_dir / --calib)"
+                    "precision int8 needs a folder of sample images for calibration "
+                    "(parameter calibration_dir / --calib)"
                 )
             if spec is None:
                 raise ModelError(

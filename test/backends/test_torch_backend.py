@@ -170,3 +170,20 @@ def test_cuda_graphs_are_ignored_on_cpu_with_a_warning(scripted: Path, caplog: p
     backend = create_backend("torch", scripted, device="cpu", cuda_graphs=True)
     assert "CUDA graphs" not in backend.description
     assert any("cuda_graphs ignored" in r.message for r in caplog.records)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="torch CUDA test: no CUDA GPU visible to torch")
+def test_cuda_fp16_and_cuda_graphs_agree_with_cpu(scripted: Path) -> None:
+    rgb = np.random.default_rng(4).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    with create_backend("torch", scripted, device="cpu") as cpu:
+        ref = Segmenter(cpu, _spec()).segment(rgb).labels
+    for opts in ({"precision": "fp32"}, {"precision": "fp16"}, {"precision": "fp16", "cuda_graphs": True}):
+        with create_backend("torch", scripted, device="cuda", **opts) as gpu:
+            seg = Segmenter(gpu, _spec())
+            tensor, geo = seg.preprocess(rgb)
+            for _ in range(2):  # the second call replays the captured graph
+                out = gpu.infer_labels(tensor, want_confidence=True, content_hw=geo.content, image_hw=geo.image)
+            assert out is not None  # on by default on CUDA
+            assert float((out[0] == ref).mean()) >= 0.99, opts
+            assert float((seg.segment(rgb).labels == ref).mean()) >= 0.99, opts
