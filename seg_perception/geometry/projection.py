@@ -1,0 +1,701 @@
+"""Segmentation labels -> bird's-eye occupancy grid over flat ground (z = 0 in the grid frame).
+
+Every pixel -> cell relation depends only on the camera (intrinsics, pose), the grid and
+the label size, so ``GroundProjector`` computes it once; ``GroundProjector.project``
+then costs a few vectorized passes over the label image.
+
+Cell states (``grid_spec.FREE`` / ``OCCUPIED`` / ``UNKNOWN``):
+
+- **free** evidence: (a) a drivable pixel whose centre ray meets the ground marks the
+  cell it hits; (b) a cell whose centre projects into the image between four pixel
+  centres that are all drivable (this fills cells far away, where one pixel spans
+  several cells).
+- **occupied** evidence: an obstacle's ground *contact*. In each column, every run of
+  obstacle pixels whose lower neighbour is not an obstacle (or that reaches the image
+  bottom) meets the ground at the boundary between the two pixels; the ray through
+  that boundary (row ``v + 0.5``) gives the contact point. The segment from the contact
+  to the ground hit of the pixel below (the nearest ground the camera saw in front of
+  the obstacle) is marked occupied, and contacts of neighbouring columns that are at
+  most ``link_distance`` apart on the ground are joined by an occupied segment, so an
+  obstacle's visible front edge is a closed line of cells. The lowest obstacle pixel of
+  a column is one such run bottom; the others are obstacles seen above nearer ones.
+- Obstacle pixels never mark anything along their rays: the ground behind an obstacle
+  stays unknown unless some pixel sees it. Pixels of classes that are neither drivable
+  nor obstacle (sky, void, unlabelled 255, ...) say nothing.
+- Occupied wins over free; everything else is unknown. Ground hits whose horizontal
+  distance from the camera exceeds ``grid.max_range``, rays at or above the horizon and
+  points outside the grid are ignored.
+
+Assumptions (the flat-ground model): the ground is the plane z = 0 of the grid frame;
+obstacles stand on it. Something that hangs above the ground (a tree crown, a sign)
+and is labelled as an obstacle gets a contact where its lower silhouette meets the
+ground behind it: conservative, but not its true position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from seg_perception.errors import ConfigError, GeometryError, ImageError
+from seg_perception.geometry.camera import CameraIntrinsics, CameraPose, as_pose, intrinsics_from_camera_info
+from seg_perception.geometry.grid_spec import FREE, OCCUPIED, UNKNOWN, GridSpec
+
+# Distortion models whose coefficients CameraIntrinsics implements (sensor_msgs/distortion_models.hpp names).
+SUPPORTED_DISTORTION_MODELS = ("", "plumb_bob", "rational_polynomial")
+
+try:  # optional speed-up of the per-frame class lookup
+    import cv2 as _cv2
+except ImportError:  # pragma: no cover - OpenCV is in the pinned environment
+    _cv2 = None
+
+_DRIVABLE, _OBSTACLE = 1, 2
+# Cap on samples along one contact segment (a far pixel's footprint), at resolution / 3 spacing.
+_MAX_SEGMENT_SAMPLES = 64
+# Rows checked below a contact candidate along the projected vertical (see _build_vertical_checks).
+_VERTICAL_ROWS = 6
+# Rows of obstacle in the neighbouring column that mark a slightly slanted side silhouette.
+_SIDE_ROWS = 4
+
+# A ray must point down by more than this (z component of a unit vector) to count as a ground hit.
+_MIN_DOWN = 1e-9
+# Pixels whose undistortion does not reproduce them to this many pixels lie outside the
+# distortion model's valid region (e.g. the wrapped-around corners of strong barrel
+# distortion) and are ignored.
+_UNDISTORT_TOL_PX = 0.05
+
+
+@dataclass(frozen=True)
+class OccupancyResult:
+    """Output of one ``GroundProjector.project`` call.
+
+    Attributes:
+        grid: (grid.height, grid.width) int8, row = y index, col = x index; 0 free,
+            100 occupied, -1 unknown. ``grid.ravel()`` is nav_msgs/OccupancyGrid ``data``.
+        contacts: (N, 2) float64 obstacle ground-contact points (x, y) in the grid frame,
+            metres: one per contact pixel plus points every ``resolution / 4`` along the
+            links between neighbouring contacts. Used for the obstacle scan.
+    """
+
+    grid: np.ndarray
+    contacts: np.ndarray
+
+
+def class_ids(names: Iterable[str], class_names: Sequence[str]) -> frozenset[int]:
+    """Class ids of ``names`` in the model's ``class_names`` (exact, then case-insensitive match).
+
+    Raises:
+        ConfigError: a name is not a class of the model.
+    """
+    lookup = {n: i for i, n in enumerate(class_names)}
+    lower = {n.lower(): i for i, n in enumerate(class_names)}
+    ids = set()
+    for name in names:
+        if name in lookup:
+            ids.add(lookup[name])
+        elif str(name).lower() in lower:
+            ids.add(lower[str(name).lower()])
+        else:
+            raise ConfigError(f"unknown class {name!r}; the model's classes are {list(class_names)}")
+    return frozenset(ids)
+
+
+def _class_lut(ids: Iterable[int], what: str) -> np.ndarray:
+    lut = np.zeros(256, dtype=bool)
+    for i in ids:
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= int(i) <= 255:
+            raise ConfigError(f"{what} must be class ids in 0..255, got {i!r}")
+        lut[int(i)] = True
+    return lut
+
+
+def intrinsics_from_camera_info_checked(msg: object) -> CameraIntrinsics:
+    """``intrinsics_from_camera_info`` plus a check of ``distortion_model``.
+
+    A non-zero ``d`` under a model other than plumb_bob / rational_polynomial (e.g.
+    ``equidistant``) would be applied with the wrong formula, so it raises GeometryError.
+    """
+    intrinsics = intrinsics_from_camera_info(msg)
+    model = str(getattr(msg, "distortion_model", "") or "")
+    if intrinsics.has_distortion and model not in SUPPORTED_DISTORTION_MODELS:
+        raise GeometryError(
+            f"unsupported distortion_model {model!r} with non-zero D; supported: {SUPPORTED_DISTORTION_MODELS[1:]}"
+        )
+    return intrinsics
+
+
+def intrinsics_from_parameters(params: Mapping[str, Any], prefix: str = "camera_info.") -> CameraIntrinsics:
+    """Intrinsics from flat parameters ``camera_info.width``, ``.height``, ``.k`` (9 values), ``.d`` (optional).
+
+    Raises:
+        GeometryError: missing or malformed values.
+    """
+    try:
+        width = int(params[prefix + "width"])
+        height = int(params[prefix + "height"])
+        k = np.asarray(params[prefix + "k"], dtype=np.float64)
+        d = np.asarray(params.get(prefix + "d", []) or [], dtype=np.float64)
+    except (KeyError, TypeError, ValueError) as err:
+        raise GeometryError(f"camera_info parameters incomplete or malformed: {err!r}") from err
+    if k.size != 9:
+        raise GeometryError(f"{prefix}k must have 9 values, got {k.size}")
+    return CameraIntrinsics(width, height, k.reshape(3, 3), d)
+
+
+def pose_from_parameters(params: Mapping[str, Any], prefix: str = "camera_pose.") -> CameraPose:
+    """CameraPose from ``camera_pose.xyz`` (metres) and ``camera_pose.rpy`` (radians)."""
+    try:
+        return as_pose(params[prefix + "xyz"], params[prefix + "rpy"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise GeometryError(f"camera_pose parameters incomplete or malformed: {err!r}") from err
+
+
+def _rays_grid(
+    intrinsics: CameraIntrinsics, pose: CameraPose, u: np.ndarray, v: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Grid-frame ray directions (..., 3), not normalized, through pixel coordinates (u, v), and a validity mask.
+
+    Invalid: outside the distortion model's invertible region, or non-finite.
+    """
+    x, y = intrinsics.undistort_pixels(u, v)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if intrinsics.has_distortion:
+        xd, yd = intrinsics.distort_normalized(np.where(ok, x, 0.0), np.where(ok, y, 0.0))
+        k = intrinsics.k
+        err_u = (k[0, 0] * xd + k[0, 1] * yd + k[0, 2]) - u
+        err_v = (k[1, 1] * yd + k[1, 2]) - v
+        ok &= np.hypot(err_u, err_v) < _UNDISTORT_TOL_PX
+    d_opt = np.stack([np.where(ok, x, 0.0), np.where(ok, y, 0.0), np.ones_like(x)], axis=-1)
+    return d_opt @ pose.rotation_optical.T, ok
+
+
+def _ground_hits(
+    origin: np.ndarray, rays: np.ndarray, ok: np.ndarray, max_range: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ground (z = 0) intersections (x, y) of rays from ``origin``, valid where below the horizon and in range."""
+    dz = rays[..., 2]
+    norm = np.linalg.norm(rays, axis=-1)
+    down = ok & (dz < -_MIN_DOWN * norm)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(down, -origin[2] / np.where(down, dz, -1.0), 0.0)
+    x = origin[0] + t * rays[..., 0]
+    y = origin[1] + t * rays[..., 1]
+    horiz = t * np.hypot(rays[..., 0], rays[..., 1])
+    valid = down & (horiz <= max_range) & np.isfinite(x) & np.isfinite(y)
+    return x, y, valid
+
+
+def _cells_of(grid: GridSpec, x: np.ndarray, y: np.ndarray, outside: int = -1) -> np.ndarray:
+    """Flat cell index (intp) of points (x, y); ``outside`` for points outside the grid or NaN."""
+    fc = (x - grid.x_min) / grid.resolution
+    fr = (y - grid.y_min) / grid.resolution
+    with np.errstate(invalid="ignore"):
+        inside = (fc >= 0) & (fc < grid.width) & (fr >= 0) & (fr < grid.height)
+    # Truncation equals floor here: only non-negative values are kept.
+    idx = fr.astype(np.intp, copy=False) * grid.width + fc.astype(np.intp, copy=False) if inside.all() else (
+        np.where(inside, fr, 0).astype(np.intp) * grid.width + np.where(inside, fc, 0).astype(np.intp)
+    )
+    return np.where(inside, idx, outside)
+
+
+def _apply_lut(lut: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """lut[labels] for a uint8 image (cv2.LUT when OpenCV is importable: about twice as fast as numpy)."""
+    if _cv2 is not None and labels.flags.c_contiguous and labels.size:
+        return _cv2.LUT(labels, lut)
+    return np.take(lut, labels)
+
+
+def sample_segments(p0: np.ndarray, p1: np.ndarray, step: float, max_samples: int = 256) -> np.ndarray:
+    """Points every <= ``step`` metres along segments p0[i] -> p1[i], endpoints included; (N, 2) each, returns (M, 2).
+
+    Segments longer than ``max_samples * step`` get ``max_samples + 1`` evenly spaced points.
+    """
+    if len(p0) == 0:
+        return np.zeros((0, 2))
+    seg = p1 - p0
+    length = np.hypot(seg[:, 0], seg[:, 1])
+    n = np.minimum(np.ceil(length / step), max_samples).astype(np.int64) + 1
+    ends = np.cumsum(n)
+    seg_id = np.repeat(np.arange(len(n)), n)
+    k = np.arange(int(ends[-1])) - (ends - n)[seg_id]
+    t = k / np.maximum(n - 1, 1)[seg_id]
+    return p0[seg_id] + t[:, None] * seg[seg_id]
+
+
+class GroundProjector:
+    """Precomputed pixel <-> cell lookup for one (intrinsics, pose, grid, label size); per-frame projection.
+
+    Args:
+        intrinsics: camera intrinsics (any size; scaled to ``label_size`` when that differs).
+        pose: camera body pose in the grid frame (REP-103, positive pitch looks down).
+        grid: grid geometry and ``max_range``.
+        drivable_classes: class ids that are free ground.
+        obstacle_classes: class ids that block.
+        label_size: (width, height) of the label images; default the intrinsics' size.
+        link_distance: neighbouring-column contacts at most this far apart on the ground
+            (metres) are joined into one occupied edge; default ``max(1.0, 5 * resolution)``.
+        link_rows: neighbouring-column contacts are joined only when their rows differ by
+            at most this many pixels.
+
+    Raises:
+        GeometryError: camera on or below the ground, image "down" not pointing at the
+            ground (rolled/pitched too far for column-wise contacts), or no pixel sees
+            ground inside the grid within ``max_range`` (e.g. a camera looking at the sky).
+        ConfigError: bad class ids, or a class both drivable and obstacle.
+    """
+
+    def __init__(
+        self,
+        intrinsics: CameraIntrinsics,
+        pose: CameraPose,
+        grid: GridSpec,
+        drivable_classes: Iterable[int],
+        obstacle_classes: Iterable[int],
+        label_size: tuple[int, int] | None = None,
+        link_distance: float | None = None,
+        link_rows: int = 4,
+    ) -> None:
+        if not isinstance(intrinsics, CameraIntrinsics):
+            raise GeometryError(f"intrinsics must be CameraIntrinsics, got {type(intrinsics).__name__}")
+        if not isinstance(pose, CameraPose):
+            raise GeometryError(f"pose must be CameraPose, got {type(pose).__name__}")
+        if not isinstance(grid, GridSpec):
+            raise ConfigError(f"grid must be GridSpec, got {type(grid).__name__}")
+        if label_size is not None:
+            w, h = (int(s) for s in label_size)
+            if w < 2 or h < 2:
+                raise GeometryError(f"label size must be at least 2x2, got {w}x{h}")
+            if (w, h) != (intrinsics.width, intrinsics.height):
+                intrinsics = intrinsics.scaled(w, h)
+        if intrinsics.width < 2 or intrinsics.height < 2:
+            raise GeometryError(f"label size must be at least 2x2, got {intrinsics.width}x{intrinsics.height}")
+        self.intrinsics = intrinsics
+        self.pose = pose
+        self.grid = grid
+        self.drivable_classes = frozenset(int(c) for c in drivable_classes)
+        self.obstacle_classes = frozenset(int(c) for c in obstacle_classes)
+        self._drv_lut = _class_lut(self.drivable_classes, "drivable_classes")
+        self._obs_lut = _class_lut(self.obstacle_classes, "obstacle_classes")
+        both = self.drivable_classes & self.obstacle_classes
+        if both:
+            raise ConfigError(f"classes {sorted(both)} are both drivable and obstacle")
+        self._code_lut = (self._drv_lut * _DRIVABLE + self._obs_lut * _OBSTACLE).astype(np.uint8)
+        self.link_distance = float(max(1.0, 5 * grid.resolution) if link_distance is None else link_distance)
+        if not np.isfinite(self.link_distance) or self.link_distance < 0:
+            raise ConfigError(f"link_distance must be >= 0 metres, got {link_distance}")
+        self.link_rows = int(link_rows)
+        self._build()
+
+    # ------------------------------------------------------------------ lookup build
+    @property
+    def label_size(self) -> tuple[int, int]:
+        """(width, height) of the label images this lookup is for."""
+        return self.intrinsics.width, self.intrinsics.height
+
+    def _build(self) -> None:
+        intr, pose, grid = self.intrinsics, self.pose, self.grid
+        w, h = intr.width, intr.height
+        origin = pose.position
+        if not origin[2] > 0:
+            raise GeometryError(f"camera must be above the ground (z > 0), got z = {origin[2]} m")
+        # Column-wise contacts need image "down" to point at the ground.
+        if pose.rotation_optical[2, 1] > -0.1:
+            raise GeometryError(
+                f"camera rpy {pose.rpy} turns the image so that its rows do not run down towards the ground "
+                "(|roll| or pitch too large for column-wise ground contacts)"
+            )
+        n_cells = grid.n_cells
+        self._n_cells = n_cells
+        self._origin = origin
+
+        # Pixel centres: free evidence (a).
+        vv, uu = np.mgrid[0:h, 0:w].astype(np.float64)
+        rays, ok = _rays_grid(intr, pose, uu, vv)
+        px, py, pok = _ground_hits(origin, rays, ok, grid.max_range)
+        cell = np.where(pok, grid.cell_index(px, py), -1)
+        rows_hit = np.flatnonzero((cell >= 0).any(axis=1))
+        if rows_hit.size == 0:
+            raise GeometryError(
+                f"no pixel sees the ground inside the grid within max_range {grid.max_range} m "
+                f"(camera at {pose.xyz} m, rpy {pose.rpy} rad looks at the sky or away from the grid)"
+            )
+        self._free_r0 = int(rows_hit[0])
+        # Pixels that hit no cell write to a scratch slot at index n_cells.
+        self._fwd_cell = np.where(cell >= 0, cell, n_cells)[self._free_r0 :].astype(np.intp).ravel()
+        self.pixel_cell = cell  # (h, w) int64 cell hit by each pixel centre, -1 where none
+
+        # Contact of an obstacle pixel (u, v) above a non-obstacle one: the true ground contact lies
+        # between B, the ground seen by the pixel below (u, v + 1), and C, where the obstacle pixel's
+        # own ray would meet the ground (behind the obstacle's face). A, the hit of the boundary ray
+        # (u, v + 0.5), is the estimate; the whole segment B -> C is marked occupied.
+        rays_a, ok_a = _rays_grid(intr, pose, uu, vv + 0.5)
+        ax, ay, aok = _ground_hits(origin, rays_a, ok_a, grid.max_range)
+        bx, by = ax.copy(), ay.copy()
+        below = pok[1:] & aok[:-1]
+        bx[:-1] = np.where(below, px[1:], ax[:-1])
+        by[:-1] = np.where(below, py[1:], ay[:-1])
+        # Where the obstacle pixel's ray misses the ground in range, mirror B about A instead.
+        c_x = np.where(pok, px, 2 * ax - bx)
+        c_y = np.where(pok, py, 2 * ay - by)
+        rows_a = np.flatnonzero(aok.any(axis=1))
+        self._contact_r0 = int(rows_a[0]) if rows_a.size else h
+        self._contact_ok = aok[self._contact_r0 :].copy()
+        self._ax, self._ay = ax.ravel(), ay.ravel()
+        self._ab_cells = self._segment_cells(bx, by, c_x, c_y, aok)
+        self._build_vertical_checks(rays, ok)
+
+        # Cell centres -> image: free evidence (b).
+        xs, ys = grid.cell_centers()
+        cx, cy = np.meshgrid(xs, ys)  # (rows, cols)
+        in_range = np.hypot(cx - origin[0], cy - origin[1]) <= grid.max_range
+        cand = np.flatnonzero(in_range.ravel())
+        pts = np.stack([cx.ravel()[cand], cy.ravel()[cand], np.zeros(cand.size)], axis=1)
+        p_opt = (pts - origin) @ pose.rotation_optical  # rows: R^T (p - o)
+        front = p_opt[:, 2] > 1e-6
+        cand, p_opt = cand[front], p_opt[front]
+        uv = intr.project(p_opt)
+        inside = (uv[:, 0] >= 0) & (uv[:, 0] <= w - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= h - 1)
+        if intr.has_distortion:
+            # Reject projections that the distortion polynomial folded back into the image.
+            xn, yn = intr.undistort_pixels(uv[:, 0], uv[:, 1])
+            inside &= np.hypot(xn - p_opt[:, 0] / p_opt[:, 2], yn - p_opt[:, 1] / p_opt[:, 2]) < 1e-3
+        cand, uv = cand[inside], uv[inside]
+        u0 = np.minimum(np.floor(uv[:, 0]).astype(np.intp), w - 2)
+        v0 = np.minimum(np.floor(uv[:, 1]).astype(np.intp), h - 2)
+
+        # Only rows from the first one any lookup touches are classified per frame.
+        band = min(self._free_r0, self._contact_r0, int(v0.min()) if v0.size else h)
+        self._band = band
+        self._free_off = (self._free_r0 - band) * w
+        self._contact_off = (self._contact_r0 - band) * w
+        q00 = (v0 - band) * w + u0
+        self._inv_cell = cand.astype(np.intp)
+        self._q = (q00, q00 + 1, q00 + w, q00 + w + 1)
+
+        observable = np.zeros(n_cells, dtype=bool)
+        observable[self._inv_cell] = True
+        observable[cell[cell >= 0]] = True
+        self.observable = observable.reshape(grid.shape)
+        # Horizontal distance from the camera to the nearest ground it sees (its blind zone).
+        self.min_visible_range = float(np.min(np.hypot(px[pok] - origin[0], py[pok] - origin[1])))
+
+    def _build_vertical_checks(self, rays: np.ndarray, ok: np.ndarray) -> None:
+        """Samples below each contact-band pixel along the image of a 3-D vertical line through it.
+
+        When the camera is pitched or rolled, vertical edges are slanted in the image and a
+        column crosses an obstacle's side silhouette in a staircase: each step looks like
+        "obstacle above ground", but the ground there is beside the obstacle, not under it.
+        A true contact has ground below it along the vertical, so each candidate must see
+        no obstacle in the next few samples down the projected vertical.
+        """
+        intr, pose = self.intrinsics, self.pose
+        w, h = intr.width, intr.height
+        r0 = self._contact_r0
+        rot = pose.rotation_optical
+        band = rays[r0:].reshape(-1, 3)
+        band_ok = ok[r0:].ravel()
+        step = 1e-3 * np.linalg.norm(band, axis=1, keepdims=True)
+        uv1 = intr.project(band @ rot)
+        uv2 = intr.project((band - step * np.array([0.0, 0.0, 1.0])) @ rot)
+        dv = uv2[:, 1] - uv1[:, 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = np.where(band_ok & (dv > 1e-12), (uv2[:, 0] - uv1[:, 0]) / dv, 0.0)  # du per row down
+        slope = np.where(np.isfinite(slope), slope, 0.0)
+        # Enough rows for the vertical to drift half a pixel sideways; one row if it cannot within the cap.
+        drift = np.abs(slope)
+        with np.errstate(divide="ignore"):
+            k_pix = np.where(drift * _VERTICAL_ROWS >= 0.5, np.ceil(0.5 / np.maximum(drift, 1e-12)) + 1, 1)
+        k_pix = np.minimum(k_pix, _VERTICAL_ROWS).astype(np.int64)
+        n = band.shape[0]
+        v = np.repeat(np.arange(r0, h), w)
+        u = np.tile(np.arange(w), h - r0)
+        idx = np.zeros((_VERTICAL_ROWS, n), dtype=np.int32)
+        use = np.zeros((_VERTICAL_ROWS, n), dtype=bool)
+        for k in range(1, _VERTICAL_ROWS + 1):
+            uk = np.rint(u + k * slope).astype(np.int64)
+            vk = v + k
+            valid = (k <= k_pix) & (vk < h) & (uk >= 0) & (uk < w)
+            idx[k - 1] = np.where(valid, (vk - r0) * w + uk, 0)
+            use[k - 1] = valid
+        self._vert_idx = idx
+        self._vert_use = use
+        # A slight tilt (|slope| * rows < 0.5 px) cannot be followed pixel by pixel; there a step of
+        # the staircase shows as: the column beside, on the side the vertical drifts to, still holds
+        # obstacle for the next rows.
+        side = np.sign(slope).astype(np.int64)
+        sidx = np.zeros((_SIDE_ROWS, n), dtype=np.int32)
+        suse = np.zeros((_SIDE_ROWS, n), dtype=bool)
+        us = u + side
+        for k in range(1, _SIDE_ROWS + 1):
+            vk = v + k
+            valid = (side != 0) & (k_pix == 1) & (vk < h) & (us >= 0) & (us < w)
+            sidx[k - 1] = np.where(valid, (vk - r0) * w + us, 0)
+            suse[k - 1] = valid
+        self._side_idx = sidx
+        self._side_use = suse[0] & suse.all(axis=0)
+
+    def _segment_cells(
+        self, ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray, aok: np.ndarray
+    ) -> np.ndarray:
+        """Cells of each contact-band pixel's segment (ax, ay) -> (bx, by), sampled every <= resolution / 3.
+
+        Returns (n_band_pixels, m) int32; rows of pixels without a valid contact hold
+        n_cells (the scratch slot).
+        """
+        grid, n_cells = self.grid, self._n_cells
+        r0 = self._contact_r0
+        a = np.stack([ax[r0:].ravel(), ay[r0:].ravel()], axis=1)
+        b = np.stack([bx[r0:].ravel(), by[r0:].ravel()], axis=1)
+        ok = aok[r0:].ravel()
+        if a.shape[0] == 0:
+            return np.zeros((0, 1), dtype=np.intp)
+        step = grid.resolution / 3
+        length = np.where(ok, np.hypot(*(b - a).T), 0.0)
+        m = int(min(np.ceil(length.max() / step), _MAX_SEGMENT_SAMPLES)) + 1
+        t = np.linspace(0.0, 1.0, m)
+        cells = np.empty((a.shape[0], m), dtype=np.int32)
+        for j, tj in enumerate(t):  # m is small; one vectorized pass per sample position
+            p = a + tj * (b - a)
+            cells[:, j] = _cells_of(grid, p[:, 0], p[:, 1], n_cells)
+        cells[~ok] = n_cells
+        return cells
+
+    # ------------------------------------------------------------------ per frame
+    def _check_labels(self, labels: np.ndarray) -> np.ndarray:
+        labels = np.asarray(labels)
+        if labels.ndim != 2:
+            raise ImageError(f"labels must be a 2-D (H, W) array of class ids, got shape {labels.shape}")
+        if labels.shape != (self.intrinsics.height, self.intrinsics.width):
+            raise GeometryError(
+                f"labels are {labels.shape[1]}x{labels.shape[0]} but this lookup is for "
+                f"{self.intrinsics.width}x{self.intrinsics.height}; build one for that size (OccupancyMapper does)"
+            )
+        if labels.dtype == np.uint8:
+            return labels
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise ImageError(f"labels must be integer class ids, got dtype {labels.dtype}")
+        # Ids outside 0..255 cannot be drivable or obstacle classes: they say nothing.
+        return np.where((labels >= 0) & (labels <= 255), labels, 255).astype(np.uint8)
+
+    def project(self, labels: np.ndarray) -> OccupancyResult:
+        """Occupancy grid of one frame.
+
+        Args:
+            labels: (H, W) class ids, uint8 preferred (other integer dtypes are converted),
+                H x W = ``label_size`` (height, width).
+
+        Returns:
+            OccupancyResult with the (rows, cols) int8 grid and the contact points.
+
+        Raises:
+            ImageError: not a 2-D integer array. GeometryError: wrong size.
+        """
+        labels = self._check_labels(labels)
+        n = self._n_cells
+        code = _apply_lut(self._code_lut, labels[self._band :])
+        drv = (code == _DRIVABLE).ravel()
+        obs = code == _OBSTACLE
+
+        # Index n is a scratch slot for pixels and segments that hit no cell.
+        free = np.zeros(n + 1, dtype=bool)
+        free[self._fwd_cell[drv[self._free_off :]]] = True
+        q00, q01, q10, q11 = self._q
+        free[self._inv_cell[drv[q00] & drv[q01] & drv[q10] & drv[q11]]] = True
+
+        occ = np.zeros(n + 1, dtype=bool)
+        contacts = self._contacts(obs, occ)
+        grid = free[:n].view(np.int8) - np.int8(1)  # True -> 0 (FREE), False -> -1 (UNKNOWN)
+        grid[occ[:n]] = OCCUPIED
+        return OccupancyResult(grid=grid.reshape(self.grid.shape), contacts=contacts)
+
+    def _contacts(self, obs: np.ndarray, occ: np.ndarray) -> np.ndarray:
+        """Mark contact segments and links in ``occ`` (n_cells + 1 bool); return contact points (N, 2) for the scan.
+
+        ``obs`` is the obstacle mask of the label rows from ``self._band`` down.
+        """
+        w, h = self.intrinsics.width, self.intrinsics.height
+        r0 = self._contact_r0
+        if r0 >= h:
+            return np.zeros((0, 2))
+        o = obs[r0 - self._band :]
+        run_end = np.empty_like(o)
+        np.greater(o[:-1], o[1:], out=run_end[:-1])  # obstacle above non-obstacle
+        run_end[-1] = o[-1]
+        run_end &= self._contact_ok
+        band_idx = np.flatnonzero(run_end)
+        if band_idx.size == 0:
+            return np.zeros((0, 2))
+        flat = o.ravel()
+        beside = (flat[self._vert_idx[:, band_idx]] & self._vert_use[:, band_idx]).any(axis=0)
+        beside |= self._side_use[band_idx] & flat[self._side_idx[:, band_idx]].all(axis=0)
+        band_idx = band_idx[~beside]
+        if band_idx.size == 0:
+            return np.zeros((0, 2))
+        occ[self._ab_cells[band_idx]] = True
+        idx = band_idx + r0 * w
+        a = np.stack([self._ax[idx], self._ay[idx]], axis=1)
+
+        # Join each contact to the nearest-row contacts of the next column (keys sorted column-major).
+        u, v = idx % w, idx // w
+        key = u * h + v
+        order = np.argsort(key, kind="stable")
+        ks = key[order]
+        k = self.link_rows
+        lo = np.searchsorted(ks, key + h - k, side="left")
+        hi = np.searchsorted(ks, key + h + k, side="right") - 1
+        src, dst = [], []
+        for cand in (lo, hi):
+            in_bounds = (cand >= 0) & (cand < ks.size)
+            other = order[np.clip(cand, 0, ks.size - 1)]
+            good = in_bounds & (u[other] == u + 1) & (np.abs(v[other] - v) <= k)
+            src.append(np.flatnonzero(good))
+            dst.append(other[good])
+        src_i = np.concatenate(src)
+        dst_i = np.concatenate(dst)
+        d = a[dst_i] - a[src_i]
+        keep = np.hypot(d[:, 0], d[:, 1]) <= self.link_distance
+        links = sample_segments(a[src_i[keep]], a[dst_i[keep]], self.grid.resolution / 4)
+        if links.shape[0]:
+            occ[_cells_of(self.grid, links[:, 0], links[:, 1], self._n_cells)] = True
+            return np.concatenate([a, links])
+        return a
+
+
+class OccupancyMapper:
+    """Per-camera-stream front end: keeps a GroundProjector (and ObstacleScanner) for the current
+    camera info, pose and label size, and rebuilds them only when one of those changes.
+
+    Args:
+        grid: grid geometry and ``max_range``.
+        pose: camera body pose in the grid frame.
+        drivable_classes, obstacle_classes: class ids.
+        scan_angle_increment: obstacle-scan beam spacing, radians; None disables the scan.
+        link_distance: see GroundProjector.
+
+    Typical use in a node::
+
+        mapper = OccupancyMapper(GridSpec.from_parameters(p), pose_from_parameters(p), drv_ids, obs_ids)
+        mapper.set_camera_info(camera_info_msg)          # on every CameraInfo (cheap when unchanged)
+        out = mapper.process(labels)                     # per frame
+        grid_msg = grid_to_msg(out.grid, mapper.grid, stamp=..., msg_cls=OccupancyGrid)
+        scan_msg = ranges_to_scan_msg(out.scan_ranges, mapper.scanner.spec, frame_id, stamp)
+    """
+
+    def __init__(
+        self,
+        grid: GridSpec,
+        pose: CameraPose,
+        drivable_classes: Iterable[int],
+        obstacle_classes: Iterable[int],
+        scan_angle_increment: float | None = None,
+        link_distance: float | None = None,
+    ) -> None:
+        from seg_perception.geometry.scan import DEFAULT_ANGLE_INCREMENT
+
+        self.grid = grid
+        self.pose = pose
+        self.drivable_classes = frozenset(int(c) for c in drivable_classes)
+        self.obstacle_classes = frozenset(int(c) for c in obstacle_classes)
+        _class_lut(self.drivable_classes, "drivable_classes")
+        _class_lut(self.obstacle_classes, "obstacle_classes")
+        self.scan_angle_increment = DEFAULT_ANGLE_INCREMENT if scan_angle_increment is None else scan_angle_increment
+        self.link_distance = link_distance
+        self.intrinsics: CameraIntrinsics | None = None
+        self.projector: GroundProjector | None = None
+        self.scanner = None
+        self.rebuilds = 0
+
+    def set_camera_info(self, msg: object) -> bool:
+        """Use a sensor_msgs/CameraInfo-like message (duck-typed). Returns True when the intrinsics changed.
+
+        Raises GeometryError for unusable camera info (zero focal length, NaN, bad size).
+        """
+        return self.set_intrinsics(intrinsics_from_camera_info_checked(msg))
+
+    def set_intrinsics(self, intrinsics: CameraIntrinsics) -> bool:
+        """Returns True when the intrinsics differ from the current ones (the lookup is then rebuilt lazily)."""
+        cur = self.intrinsics
+        if (
+            cur is not None
+            and (cur.width, cur.height) == (intrinsics.width, intrinsics.height)
+            and np.array_equal(cur.k, intrinsics.k)
+            and np.array_equal(cur.d, intrinsics.d)
+        ):
+            return False
+        self.intrinsics = intrinsics
+        self.projector = None
+        return True
+
+    def set_pose(self, pose: CameraPose) -> None:
+        if pose != self.pose:
+            self.pose = pose
+            self.projector = None
+
+    def _ensure(self, shape: tuple[int, int]) -> GroundProjector:
+        if self.intrinsics is None:
+            raise GeometryError("no camera info received yet")
+        size = (shape[1], shape[0])
+        if self.projector is None or self.projector.label_size != size:
+            from seg_perception.geometry.scan import ObstacleScanner
+
+            # Clear first: if the build raises, the stale lookup must not be used for the new size.
+            self.projector = None
+            self.scanner = None
+            projector = GroundProjector(
+                self.intrinsics,
+                self.pose,
+                self.grid,
+                self.drivable_classes,
+                self.obstacle_classes,
+                label_size=size,
+                link_distance=self.link_distance,
+            )
+            if self.scan_angle_increment:
+                self.scanner = ObstacleScanner.for_projector(projector, angle_increment=self.scan_angle_increment)
+            self.projector = projector
+            self.rebuilds += 1
+        return self.projector
+
+    def process(self, labels: np.ndarray) -> MapperOutput:
+        """Grid (and scan) of one (H, W) label image; rebuilds the lookup if the size changed."""
+        labels = np.asarray(labels)
+        if labels.ndim != 2:
+            raise ImageError(f"labels must be a 2-D (H, W) array, got shape {labels.shape}")
+        projector = self._ensure(labels.shape)
+        result = projector.project(labels)
+        ranges = self.scanner.scan(result) if self.scanner is not None else None
+        return MapperOutput(grid=result.grid, contacts=result.contacts, scan_ranges=ranges)
+
+
+@dataclass(frozen=True)
+class MapperOutput:
+    """Per-frame output of OccupancyMapper.
+
+    Attributes:
+        grid: (rows, cols) int8 occupancy grid (see OccupancyResult).
+        contacts: (N, 2) float64 contact points, grid frame, metres.
+        scan_ranges: (n_beams,) float32 obstacle scan ranges (see scan.ObstacleScanner), or None.
+    """
+
+    grid: np.ndarray
+    contacts: np.ndarray
+    scan_ranges: np.ndarray | None
+
+
+__all__ = [
+    "FREE",
+    "OCCUPIED",
+    "UNKNOWN",
+    "GroundProjector",
+    "MapperOutput",
+    "OccupancyMapper",
+    "OccupancyResult",
+    "class_ids",
+    "intrinsics_from_camera_info_checked",
+    "intrinsics_from_parameters",
+    "pose_from_parameters",
+    "sample_segments",
+]
