@@ -1,0 +1,471 @@
+"""Training loop for the default CamVid model (CtxSegNet).
+
+CLI: ``seg-perception train --config config/train_camvid.yaml [--resume]`` calls
+:func:`main`; equivalently ``python -m seg_perception.training.train --config ...``.
+
+Every epoch writes ``runs/<name>/last.pt`` (model, EMA, optimizer, scheduler,
+epoch, step, RNG states, config), appends one JSON line to ``log.jsonl`` and
+redraws ``curves.png``. The final model is the EMA weights of the last epoch
+(no checkpoint selection). The CamVid test split is never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+
+from seg_perception.errors import ConfigError, DatasetError
+from seg_perception.training.data import (
+    IGNORE_INDEX,
+    NUM_CLASSES,
+    Augmenter,
+    SegArrays,
+    enet_class_weights,
+    iterate_batches,
+    load_camvid_split,
+    load_camvid_splits,
+    load_synthetic,
+    to_tensor_batch,
+)
+from seg_perception.training.model import CtxSegNet, build_model, count_parameters
+
+__all__ = ["ModelEMA", "load_config", "train", "evaluate", "confusion_matrix", "miou_from_confusion", "main"]
+
+
+# --------------------------------------------------------------------------- config
+def load_config(path: str | Path) -> dict:
+    """Load a YAML training config; resolves relative data/run paths against the repo root
+    (the parent of ``config/``) unless they exist relative to the CWD."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    cfg = yaml.safe_load(path.read_text())
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"config {path} is not a mapping")
+    for key in ("name", "data", "model", "train"):
+        if key not in cfg:
+            raise ConfigError(f"config {path} lacks key {key!r}")
+    cfg["_config_path"] = str(path.resolve())
+    return cfg
+
+
+def _resolve(p: str | Path, cfg: dict) -> Path:
+    p = Path(p)
+    if p.is_absolute() or p.exists():
+        return p
+    root = Path(cfg.get("_config_path", ".")).parent.parent
+    return root / p
+
+
+# --------------------------------------------------------------------------- metrics
+def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int = NUM_CLASSES) -> torch.Tensor:
+    """pred, target: int64 N x H x W -> int64 K x K confusion (rows = truth); ids >= K ignored."""
+    valid = target < num_classes
+    idx = target[valid] * num_classes + pred[valid]
+    return torch.bincount(idx, minlength=num_classes * num_classes).view(num_classes, num_classes)
+
+
+def miou_from_confusion(conf: torch.Tensor | np.ndarray) -> tuple[float, list[float]]:
+    """Mean IoU over classes and the per-class IoU list (NaN-free: absent classes count 0)."""
+    c = np.asarray(conf, dtype=np.float64)
+    inter = np.diag(c)
+    union = c.sum(0) + c.sum(1) - inter
+    iou = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+    return float(iou.mean()), [float(v) for v in iou]
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, data: SegArrays, mean: Sequence[float], std: Sequence[float],
+    batch_size: int = 4, num_classes: int = NUM_CLASSES,
+) -> tuple[float, list[float]]:
+    """Full-resolution evaluation (images as stored, e.g. 360 x 480): (mIoU, per-class IoU)."""
+    was_training = model.training
+    model.eval()
+    conf = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+    for b0 in range(0, len(data), batch_size):
+        x, y = to_tensor_batch(data.images[b0:b0 + batch_size], data.labels[b0:b0 + batch_size], mean, std)
+        pred = model(x).argmax(1)
+        conf += confusion_matrix(pred, y, num_classes)
+    model.train(was_training)
+    return miou_from_confusion(conf)
+
+
+# --------------------------------------------------------------------------- EMA
+class ModelEMA:
+    """Exponential moving average of model weights; BN buffers are copied.
+
+    decay_t = min(decay, (1 + t) / (10 + t)) ramps up early in training.
+    """
+
+    def __init__(self, model: nn.Module, decay: float = 0.999) -> None:
+        self.ema = copy.deepcopy(model).eval()
+        for p in self.ema.parameters():
+            p.requires_grad_(False)
+        self.decay = decay
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        msd = model.state_dict()
+        for k, v in self.ema.state_dict().items():
+            if v.dtype.is_floating_point:
+                v.mul_(d).add_(msd[k].detach(), alpha=1 - d)
+            else:
+                v.copy_(msd[k])
+
+    def state_dict(self) -> dict:
+        return {"ema": self.ema.state_dict(), "updates": self.updates, "decay": self.decay}
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.ema.load_state_dict(sd["ema"])
+        self.updates = int(sd["updates"])
+
+
+# --------------------------------------------------------------------------- helpers
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _lr_lambda(plan: dict, warmup_steps: int, power: float, min_ratio: float):
+    """Linear warmup then poly decay to ``min_ratio`` at ``plan["total_steps"]`` (mutable: the
+    deadline guard may shorten the run)."""
+
+    def f(step: int) -> float:
+        if step < warmup_steps:
+            return 0.01 + 0.99 * step / max(1, warmup_steps)
+        total_steps = plan["total_steps"]
+        t = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return min_ratio + (1 - min_ratio) * (1 - t) ** power
+    return f
+
+
+def _rng_state() -> dict:
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def _set_rng_state(s: dict) -> None:
+    random.setstate(s["python"])
+    np.random.set_state(s["numpy"])
+    torch.set_rng_state(s["torch"])
+
+
+def _seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _epoch_order(n_real: int, synth_idx: Sequence[int], synth_share: float, seed: int, epoch: int) -> list[int]:
+    """Sample order of one epoch: every real sample once + round(share/(1-share) * n_real)
+    synthetic samples drawn without replacement, shuffled (deterministic in seed, epoch)."""
+    rng = np.random.default_rng([seed, epoch, 7919])
+    order = list(range(n_real))
+    if len(synth_idx) and synth_share > 0:
+        k = min(len(synth_idx), int(round(n_real * synth_share / (1 - synth_share))))
+        order += [int(i) for i in rng.choice(np.asarray(synth_idx), size=k, replace=False)]
+    rng.shuffle(order)
+    return order
+
+
+def _plot(log_path: Path, png_path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    rows = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if r.get("type") == "epoch"]
+    if not rows:
+        return
+    fig, ax1 = plt.subplots(figsize=(8, 4.5))
+    ax1.plot([r["epoch"] for r in rows], [r["loss"] for r in rows], "b-", label="train loss")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("loss", color="b")
+    ax2 = ax1.twinx()
+    ev = [r for r in rows if r.get("val_miou") is not None]
+    if ev:
+        ax2.plot([r["epoch"] for r in ev], [100 * r["val_miou"] for r in ev], "r.-", label="val mIoU (EMA)")
+    ax2.set_ylabel("val mIoU % (fit indicator)", color="r")
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=90)
+    plt.close(fig)
+
+
+def _prefetch(gen, depth: int):
+    """Run a batch generator in a background thread (augmentation overlaps the training step;
+    cv2/numpy/torch release the GIL). Order and content are unchanged. ``depth`` 0 disables it."""
+    if depth <= 0:
+        yield from gen
+        return
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+
+    def work() -> None:
+        try:
+            for item in gen:
+                q.put(item)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            q.put(exc)
+        q.put(done)
+
+    threading.Thread(target=work, daemon=True).start()
+    while True:
+        item = q.get()
+        if item is done:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+def _parse_deadline(value: object) -> float | None:
+    """ISO-8601 UTC time (e.g. ``2026-11-27T06:45:00Z``) -> epoch seconds; None if unset."""
+    if not value:
+        return None
+    from datetime import datetime, timezone
+
+    try:
+        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ConfigError(f"train.deadline_utc {value!r} is not an ISO-8601 time") from exc
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def _save(path: Path, obj: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- train
+def train(
+    config_path: str | Path, resume: bool = False, max_steps: int | None = None, deadline_utc: str | None = None
+) -> dict:
+    """Train as configured; returns the final metrics dict.
+
+    ``max_steps`` (debug/benchmark) stops early. ``deadline_utc`` (ISO time, optional): if the
+    measured epoch time shows the planned epochs cannot finish by then, the run is shortened
+    and the poly schedule compressed (logged); it never lengthens the run.
+    """
+    cfg = load_config(config_path)
+    dcfg, mcfg, tcfg = cfg["data"], cfg["model"], cfg["train"]
+    seed = int(cfg.get("seed", 0))
+    torch.set_num_threads(int(tcfg.get("num_threads", 2)))
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)  # augmentation runs beside the training step; avoid oversubscription
+    except ImportError:  # pragma: no cover
+        pass
+    _seed_all(seed)
+    run_dir = _resolve(cfg.get("run_dir", "runs"), cfg) / cfg["name"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_path, ckpt_path = run_dir / "log.jsonl", run_dir / "last.pt"
+    mean, std = [float(v) for v in dcfg["mean"]], [float(v) for v in dcfg["std"]]
+
+    def log(rec: dict) -> None:
+        with log_path.open("a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+
+    # ---- data
+    t0 = time.time()
+    root = _resolve(dcfg["root"], cfg)
+    splits = list(dcfg["train_splits"])
+    if "test" in splits:
+        raise DatasetError("the test split must never be used for training")
+    real = load_camvid_splits(root, splits)
+    val = load_camvid_split(root, dcfg["val_split"]) if dcfg.get("val_split") else None
+    scfg = cfg.get("synthetic", {}) or {}
+    synth_train = synth_val = None
+    synth_status = "disabled"
+    if scfg.get("enabled", False):
+        try:
+            cache = _resolve(scfg.get("cache_dir", "runs/synth_cache"), cfg)
+            h, w = int(scfg.get("height", 360)), int(scfg.get("width", 480))
+            synth_train = load_synthetic(range(*scfg["train_seeds"]), cache, h, w)
+            synth_val = load_synthetic(range(*scfg["val_seeds"]), cache, h, w)
+            synth_status = f"{len(synth_train)} train scenes, {len(synth_val)} held-out scenes"
+        except (DatasetError, ImportError, AttributeError, TypeError) as exc:
+            if scfg.get("required", False):
+                raise
+            synth_status = f"unavailable ({exc}); training on CamVid only"
+            synth_train = synth_val = None
+    data = real if synth_train is None else real.extend(synth_train)
+    synth_idx = list(range(len(real), len(data)))
+    weights = enet_class_weights(real.labels, NUM_CLASSES, float(tcfg.get("class_weight_c", 1.10)))
+    print(f"[data] {len(real)} real ({'+'.join(splits)}), synthetic: {synth_status}; "
+          f"val={len(val) if val else 0}; loaded in {time.time() - t0:.1f}s", flush=True)
+    print(f"[data] class weights: {np.round(weights, 2).tolist()}", flush=True)
+
+    # ---- model / optim
+    model: CtxSegNet = build_model(mcfg, NUM_CLASSES)
+    model.train()
+    ema = ModelEMA(model, float(tcfg.get("ema_decay", 0.999)))
+    bs = int(tcfg["batch_size"])
+    epochs = int(tcfg["epochs"])
+    synth_share = float(scfg.get("share", 0.1)) if synth_train is not None else 0.0
+    steps_per_epoch = len(_epoch_order(len(real), synth_idx, synth_share, seed, 0)) // bs
+    plan = {"epochs": epochs, "total_steps": epochs * steps_per_epoch}
+    opt = torch.optim.AdamW(
+        _param_groups(model, float(tcfg["weight_decay"])), lr=float(tcfg["lr"]), betas=(0.9, 0.999)
+    )
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, _lr_lambda(plan, int(tcfg.get("warmup_steps", 200)), float(tcfg.get("poly_power", 0.9)),
+                        float(tcfg.get("min_lr_ratio", 0.0)))
+    )
+    crit = nn.CrossEntropyLoss(weight=torch.from_numpy(weights), ignore_index=IGNORE_INDEX)
+    aux_w = float(tcfg.get("aux_weight", 0.4))
+    aug = Augmenter(
+        crop=tcfg["crop"], scale_range=tcfg["scale_range"], hflip=bool(tcfg.get("hflip", True)),
+        **{k: float(v) for k, v in (tcfg.get("color_jitter") or {}).items()},
+    )
+    start_epoch, step = 0, 0
+    if resume and ckpt_path.is_file():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(ck["model"])
+        ema.load_state_dict(ck["ema"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        _set_rng_state(ck["rng"])
+        start_epoch, step = int(ck["epoch"]) + 1, int(ck["step"])
+        ck_epochs = int(((ck.get("config") or {}).get("train") or {}).get("epochs", epochs))
+        if ck_epochs == epochs and ck.get("plan"):  # same config: keep a deadline-shortened plan
+            plan.update(ck["plan"])
+            epochs = int(plan["epochs"])
+        print(f"[resume] from {ckpt_path} at epoch {start_epoch}, step {step}", flush=True)
+    elif not resume:
+        if log_path.exists():
+            log_path.unlink()
+        log({"type": "start", "time": time.time(), "config": {k: v for k, v in cfg.items() if k != "_config_path"},
+             "trained_on": splits, "synthetic": synth_status, "n_real": len(real),
+             "deadline_utc": deadline_utc, "params": count_parameters(model),
+             "steps_per_epoch": steps_per_epoch, "total_steps": plan["total_steps"]})
+    print(f"[model] {count_parameters(model) / 1e6:.3f} M params; {epochs} epochs x {steps_per_epoch} steps "
+          f"(batch {bs}, crop {tcfg['crop']})", flush=True)
+
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        tqdm = None
+    eval_every = int(tcfg.get("eval_every", 5))
+    val_miou = None
+    deadline = _parse_deadline(deadline_utc)
+    epoch_times: list[float] = []
+    epoch = start_epoch
+    while epoch < epochs:
+        te = time.time()
+        order = _epoch_order(len(real), synth_idx, synth_share, seed, epoch)
+        batches = _prefetch(iterate_batches(data, order, bs, aug, seed, epoch, mean, std),
+                            int(tcfg.get("prefetch", 2)))
+        it = tqdm(batches, total=len(order) // bs, desc=f"epoch {epoch + 1}/{epochs}", mininterval=15,
+                  ascii=True) if tqdm else batches
+        run_loss, n = 0.0, 0
+        for x, y in it:
+            main_out, aux_out = model.forward_train(x)
+            loss = crit(main_out, y)
+            if aux_out is not None and aux_w > 0:
+                loss = loss + aux_w * crit(aux_out, y)
+            if not torch.isfinite(loss):
+                raise RuntimeError(f"non-finite loss at step {step}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            ema.update(model)
+            step += 1
+            run_loss += loss.item()
+            n += 1
+            if tqdm:
+                it.set_postfix(loss=f"{run_loss / n:.3f}", lr=f"{sched.get_last_lr()[0]:.2e}")
+            if max_steps is not None and step >= max_steps:
+                break
+        rec = {"type": "epoch", "epoch": epoch + 1, "step": step, "loss": run_loss / max(n, 1),
+               "lr": sched.get_last_lr()[0], "epoch_s": time.time() - te, "time": time.time()}
+        last = epoch + 1 == epochs or (max_steps is not None and step >= max_steps)
+        if val is not None and ((epoch + 1) % eval_every == 0 or last):
+            tv = time.time()
+            val_miou, per = evaluate(ema.ema, val, mean, std)
+            rec.update(val_miou=val_miou, val_iou=per, eval_s=time.time() - tv)
+        epoch_times.append(time.time() - te)
+        if deadline is not None and epoch + 1 < epochs:
+            # Deadline guard (shared CPU): if the remaining epochs will not fit, shorten the run
+            # and compress the poly schedule so the LR still anneals to its end value.
+            per = float(np.mean(epoch_times[-3:]))
+            reserve = float(tcfg.get("deadline_reserve_s", 240))
+            fit = int((deadline - time.time() - reserve) // per)
+            if epoch + 1 + fit < epochs:
+                new_epochs = max(epoch + 2, epoch + 1 + fit)
+                print(f"[deadline] {epochs} epochs will not finish by {deadline_utc} "
+                      f"({per:.0f} s/epoch): shortening to {new_epochs}", flush=True)
+                rec["deadline_shortened_to"] = new_epochs
+                epochs = new_epochs
+                plan.update(epochs=epochs, total_steps=epochs * steps_per_epoch)
+        _save(ckpt_path, {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+                          "plan": dict(plan),
+                          "scheduler": sched.state_dict(), "epoch": epoch, "step": step, "rng": _rng_state(),
+                          "config": {k: v for k, v in cfg.items() if k != "_config_path"}})
+        log(rec)
+        _plot(log_path, run_dir / "curves.png")
+        vm = f" val mIoU(EMA, fit indicator) {100 * val_miou:.1f}%" if "val_miou" in rec else ""
+        print(f"[epoch {epoch + 1}/{epochs}] loss {rec['loss']:.4f} lr {rec['lr']:.2e} "
+              f"{rec['epoch_s']:.0f}s{vm}", flush=True)
+        if max_steps is not None and step >= max_steps:
+            break
+        epoch += 1
+
+    final = {"type": "final", "val_miou": val_miou, "trained_on": splits, "synthetic": synth_status,
+             "epochs_done": min(epoch + 1, epochs) if epochs > start_epoch else start_epoch, "step": step,
+             "planned_epochs": int(tcfg["epochs"]), "epochs": epochs}
+    torch.save({"model": ema.ema.state_dict(), "model_config": mcfg, "mean": mean, "std": std,
+                "trained_on": splits, "epoch": final["epochs_done"]}, run_dir / "final_ema.pt")
+    if synth_val is not None:
+        smiou, sper = evaluate(ema.ema, synth_val, mean, std)
+        final.update(synthetic_val_miou=smiou, synthetic_val_iou=sper)
+        print(f"[final] synthetic held-out mIoU {100 * smiou:.1f}%", flush=True)
+    log(final)
+    (run_dir / "final_metrics.json").write_text(json.dumps(final, indent=2))
+    print(f"[final] done: {json.dumps({k: v for k, v in final.items() if not k.endswith('_iou')})}", flush=True)
+    return final
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry: ``--config PATH [--resume] [--max-steps N]``. Returns an exit code."""
+    ap = argparse.ArgumentParser(prog="seg-perception train", description="Train the CamVid segmentation model")
+    ap.add_argument("--config", default="config/train_camvid.yaml")
+    ap.add_argument("--resume", action="store_true", help="continue from runs/<name>/last.pt")
+    ap.add_argument("--max-steps", type=int, default=None, help="stop after N steps (debug)")
+    ap.add_argument("--deadline-utc", default=None,
+                    help="ISO time (e.g. 2026-11-27T06:47:00Z); shorten the run if it cannot finish by then")
+    args = ap.parse_args(argv)
+    train(args.config, resume=args.resume, max_steps=args.max_steps, deadline_utc=args.deadline_utc)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
