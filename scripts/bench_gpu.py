@@ -133,8 +133,7 @@ def bench_row(name: str, model: Path, opts: dict, rgb: np.ndarray, args: argpars
                 seg.postprocess(backend.infer(t), g, want_confidence=False)
 
         row["gpu_argmax"] = (
-            backend.infer_labels(tensor, want_confidence=False, content_hw=geo.content, image_hw=geo.image)
-            is not None
+            backend.infer_labels(tensor, want_confidence=False, content_hw=geo.content, image_hw=geo.image) is not None
         )
         row["frame_ms"] = timed(frame, args.runs, args.warmup)
     return row

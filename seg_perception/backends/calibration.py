@@ -137,9 +137,7 @@ class CalibrationBatches:
         if len(self.batch_shape) != 4 or min(self.batch_shape) < 1:
             raise ConfigError(f"calibration batch shape must be N,C,H,W > 0, got {list(batch_shape)}")
         if len(self.paths) < self.batch_shape[0]:
-            raise ConfigError(
-                f"{len(self.paths)} calibration images cannot fill one batch of {self.batch_shape[0]}"
-            )
+            raise ConfigError(f"{len(self.paths)} calibration images cannot fill one batch of {self.batch_shape[0]}")
         self._preprocess = preprocess
         self._pos = 0
         self.batches_served = 0

@@ -35,8 +35,11 @@ def crop_hw(out_hw: tuple[int, int], net_hw: tuple[int, int], content_hw: tuple[
 
 def is_logits_output(out: torch.Tensor) -> bool:
     """True for a float (1, K, h, w) or (K, h, w) output with K > 1 (class scores, not ids)."""
-    return bool(out.is_floating_point()) and out.dim() in (3, 4) and out.shape[-3] > 1 and (
-        out.dim() == 3 or out.shape[0] == 1
+    return (
+        bool(out.is_floating_point())
+        and out.dim() in (3, 4)
+        and out.shape[-3] > 1
+        and (out.dim() == 3 or out.shape[0] == 1)
     )
 
 

@@ -59,7 +59,7 @@ BACKEND_PRECISIONS: dict[str, tuple[str, ...]] = {
 
 
 def model_format(model_path: str | Path) -> str:
-    """"onnx", "engine" or "torch" from the file suffix; ConfigError for anything else."""
+    """ "onnx", "engine" or "torch" from the file suffix; ConfigError for anything else."""
     suffix = Path(model_path).suffix.lower()
     if suffix in ONNX_SUFFIXES:
         return "onnx"

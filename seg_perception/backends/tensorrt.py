@@ -256,6 +256,7 @@ def make_entropy_calibrator(trt: ModuleType, request: BuildRequest, gpu: GpuInfo
     class _EntropyCalibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
             trt.IInt8EntropyCalibrator2.__init__(self)
+            self.used_cache = False
             self.buffer = torch.empty(batches.batch_shape, dtype=torch.float32, device=device)
             batches.reset()
 
@@ -279,6 +280,7 @@ def make_entropy_calibrator(trt: ModuleType, request: BuildRequest, gpu: GpuInfo
             data = cache.read_blob(cache_path)
             if data:
                 LOG.info("INT8 calibration: using cached scales %s", cache_path)
+                self.used_cache = True
             return data or None
 
         def write_calibration_cache(self, data: Any) -> None:
@@ -323,16 +325,26 @@ def build_serialized_engine(
     if timing_cache:
         try:
             cache_obj = config.create_timing_cache(timing_cache)
+            problem = "" if cache_obj is not None else "rejected by TensorRT"
         except Exception as err:  # noqa: BLE001 - TensorRT raises varied errors for a bad blob
-            LOG.warning("ignoring unreadable TensorRT timing cache (%s)", err)
-            cache_obj = None
+            problem = str(err)
         if cache_obj is None:
-            LOG.warning("ignoring an unreadable TensorRT timing cache; starting a new one")
+            LOG.warning("ignoring an unreadable TensorRT timing cache (%s); starting a new one", problem)
     if cache_obj is None:
         cache_obj = config.create_timing_cache(b"")
     if cache_obj is not None:
         config.set_timing_cache(cache_obj, False)
     serialized = builder.build_serialized_network(network, config)
+    if serialized is None and calibrator is not None and getattr(calibrator, "used_cache", False):
+        # Scales cached by an earlier calibration no longer fit (e.g. the file was damaged):
+        # drop them and calibrate from the images once more.
+        LOG.warning(
+            "INT8 build failed with cached calibration scales; discarding %s and recalibrating",
+            request.calibration_cache,
+        )
+        if request.calibration_cache is not None:
+            request.calibration_cache.unlink(missing_ok=True)
+        return build_serialized_engine(trt, logger, request, gpu, timing_cache)
     if serialized is None:
         raise BackendUnavailable(
             f"TensorRT failed to build an engine for {request.onnx_path.name} "
@@ -528,7 +540,7 @@ class TensorRTBackend(Backend):
                     "build-engine` on this machine"
                 )
             self.source = EngineSource(engine, model_path, built=False, reason="prebuilt engine file")
-            self._precision = "engine"
+            self._precision = "as built"
         else:
             self.source = self._engine_from_onnx(
                 model_path,
@@ -629,7 +641,8 @@ class TensorRTBackend(Backend):
             tshape = tuple(int(d) for d in self._context.get_tensor_shape(t.name))
             if any(d < 0 for d in tshape):
                 raise ModelError(f"engine output {t.name} has a data-dependent shape {tshape}; not supported")
-            buf = torch.empty(tshape, dtype=_torch_dtype(torch, t.dtype), device=self._device)
+            # zeros: the warm-up run below reads the input before any frame was copied in
+            buf = torch.zeros(tshape, dtype=_torch_dtype(torch, t.dtype), device=self._device)
             self._context.set_tensor_address(t.name, buf.data_ptr())
             self._dbuf[t.name] = buf
         self._in, self._out = inp, outputs[0]
@@ -717,9 +730,7 @@ class TensorRTBackend(Backend):
         hw = (int(image_hw[0]), int(image_hw[1]))
         with self._lock, torch.cuda.stream(self._stream):
             self._upload_and_run(tensor)
-            labels, conf = gpu_postprocess.logits_to_labels(
-                out, self._in_shape[2:], content_hw, hw, want_confidence
-            )
+            labels, conf = gpu_postprocess.logits_to_labels(out, self._in_shape[2:], content_hw, hw, want_confidence)
             h_lab = self._pinned.get(torch, "labels", hw, torch.uint8)
             h_lab.copy_(labels, non_blocking=True)
             h_conf = None
@@ -730,18 +741,19 @@ class TensorRTBackend(Backend):
             return h_lab.numpy().copy(), (h_conf.numpy().copy() if h_conf is not None else None)
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        stream = getattr(self, "_stream", None)
-        if stream is not None:
-            stream.synchronize()
-        # Context before engine before runtime: TensorRT objects must die in that order.
-        self._context = None
-        self._dbuf = {}
-        self._engine = None
-        self.source.engine = None
-        self._runtime = None
+        with self._lock:  # never free buffers under a running inference
+            if self._closed:
+                return
+            self._closed = True
+            stream = getattr(self, "_stream", None)
+            if stream is not None:
+                stream.synchronize()
+            # Context before engine before runtime: TensorRT objects must die in that order.
+            self._context = None
+            self._dbuf = {}
+            self._engine = None
+            self.source.engine = None
+            self._runtime = None
 
 
 @register_backend("tensorrt")

@@ -61,7 +61,7 @@ def import_torch() -> Any:
 
 
 def detect_format(path: Path) -> str:
-    """"torchscript", "exported" or "checkpoint" from the archive's entries (not the suffix).
+    """ "torchscript", "exported" or "checkpoint" from the archive's entries (not the suffix).
 
     ``torch.jit.save`` archives hold ``constants.pkl`` and ``code/``; ``torch.export.save``
     archives hold ``archive_format`` or ``serialized_exported_program.json``; anything

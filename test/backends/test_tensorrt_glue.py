@@ -108,7 +108,9 @@ class FakeConfig:
         return self.timing
 
 
-def make_fake_trt(version: str = "10.3.0", input_shape=(1, 3, 8, 8), build_ok: bool = True) -> types.ModuleType:
+def make_fake_trt(
+    version: str = "10.3.0", input_shape=(1, 3, 8, 8), build_ok: bool = True, fail_builds: int = 0
+) -> types.ModuleType:
     trt = types.ModuleType("tensorrt")
     trt.__version__ = version
     trt.record = {}  # type: ignore[attr-defined]
@@ -137,6 +139,9 @@ def make_fake_trt(version: str = "10.3.0", input_shape=(1, 3, 8, 8), build_ok: b
             return FakeProfile()
 
         def build_serialized_network(self, network: FakeNetwork, config: FakeConfig) -> bytes | None:
+            trt.record["builds"] = trt.record.get("builds", 0) + 1
+            if trt.record["builds"] <= fail_builds:
+                return None
             return b"ENGINE:" + ",".join(sorted(config.flags)).encode() if build_ok else None
 
     class OnnxParser:
@@ -205,8 +210,16 @@ def _key(precision: str = "fp16") -> EngineKey:
 def _obtain(tmp_path, runtime, builds, key=None, precision="fp16", rebuild=False):
     cache = EngineCache(tmp_path / "cache")
     return trt_backend.obtain_engine(
-        make_fake_trt(), None, runtime, _request(tmp_path, precision), key or _key(precision), cache, GPU, "m",
-        rebuild=rebuild, build_fn=builds,
+        make_fake_trt(),
+        None,
+        runtime,
+        _request(tmp_path, precision),
+        key or _key(precision),
+        cache,
+        GPU,
+        "m",
+        rebuild=rebuild,
+        build_fn=builds,
     )
 
 
@@ -326,6 +339,36 @@ def test_int8_sets_calibrator_and_calibration_profile(tmp_path: Path, monkeypatc
     assert cfg.calibration_profile is cfg.profiles[0]
 
 
+def test_int8_build_failing_on_cached_scales_recalibrates_once(tmp_path: Path, monkeypatch, caplog) -> None:
+    made = []
+
+    class Calibrator:
+        def __init__(self) -> None:
+            # the first calibrator finds the cache file, the retry must not
+            self.used_cache = req.calibration_cache.exists()
+
+    def make(trt, request, gpu):
+        made.append(Calibrator())
+        return made[-1]
+
+    monkeypatch.setattr(trt_backend, "make_entropy_calibrator", make)
+    trt = make_fake_trt(fail_builds=1)
+    req = _request(tmp_path, "int8")
+    req.calibration_cache = tmp_path / "calib.cache"
+    req.calibration_cache.write_bytes(b"stale scales")
+    with caplog.at_level(logging.WARNING):
+        data, _ = trt_backend.build_serialized_engine(trt, None, req, GPU, b"")
+    assert data.startswith(b"ENGINE:") and trt.record["builds"] == 2
+    assert [c.used_cache for c in made] == [True, False]
+    assert not req.calibration_cache.exists()
+    assert any("recalibrating" in r.message for r in caplog.records)
+    # without a cached file a failed build is final
+    trt = make_fake_trt(build_ok=False)
+    with pytest.raises(BackendUnavailable, match="failed to build"):
+        trt_backend.build_serialized_engine(trt, None, req, GPU, b"")
+    assert trt.record["builds"] == 1
+
+
 def test_int8_without_calibration_data_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="calibration"):
         _build(tmp_path, "int8")
@@ -336,7 +379,8 @@ def test_existing_timing_cache_is_loaded_and_corrupt_one_ignored(tmp_path: Path,
     assert timing == b"OLD+new"
     with caplog.at_level(logging.WARNING):
         _, _, timing = _build(tmp_path, "fp16", timing=b"garbage")
-    assert timing == b"+new" and any("timing cache" in r.message for r in caplog.records)
+    assert timing == b"+new"
+    assert sum("timing cache" in r.message for r in caplog.records) == 1
 
 
 def test_parse_errors_and_failed_builds_are_reported(tmp_path: Path) -> None:
