@@ -327,7 +327,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     step = max(1, len(val) // max(1, args.verify_n))
     imgs = val.images[::step][: args.verify_n]
     out_yaml = args.yaml or str(Path(args.out).with_suffix(".yaml"))
-    res = export_checkpoint(args.checkpoint, args.out, out_yaml, cfg, verify_images=imgs)
+    extra: dict = {}
+    metrics = Path(args.checkpoint).with_name("final_metrics.json")
+    if metrics.is_file():
+        m = json.loads(metrics.read_text())
+        extra = {"val_miou_fit_indicator": m.get("val_miou"), "synthetic_val_miou": m.get("synthetic_val_miou")}
+    res = export_checkpoint(args.checkpoint, args.out, out_yaml, cfg, verify_images=imgs, extra=extra)
     print(json.dumps({k: v for k, v in res.items() if k != "card"}, indent=2))
     return 0
 
