@@ -4,14 +4,16 @@ Model files:
 
 * TorchScript archive (``torch.jit.save``; any suffix, usually ``.pt``/``.ts``).
 * ExportedProgram (``torch.export.save``, ``.pt2``).
-* A checkpoint of the project's own training architecture (``torch.save`` of a dict).
-  It is turned into a module by the *checkpoint loader hook*: by default
-  ``seg_perception.training.model.load_checkpoint(path, map_location) -> nn.Module``
-  when the training code defines it, else a generic reader of
-  ``{"model_state_dict" | "state_dict" | "model": weights, "model_config": {...},
-  "num_classes": K}`` that calls ``training.model.build_model``. Other architectures
-  register their own loader with ``register_checkpoint_loader``. The training package
-  is imported only when such a checkpoint is given.
+* A checkpoint of the project's own training architecture (``torch.save`` of a dict,
+  e.g. ``final_ema.pt`` or ``last.pt`` of a training run). It is turned into a module
+  by the *checkpoint loader hook* (``default_checkpoint_loader``), which uses the first
+  of: ``seg_perception.training.model.load_checkpoint(path, map_location=...)`` if the
+  training code defines it; ``seg_perception.training.export.load_checkpoint_model(path)``
+  (EMA weights, aux head dropped); a generic reader of ``{"model_state_dict" |
+  "state_dict" | "model": weights, "model_config": {...}, "num_classes": K}`` calling
+  ``training.model.build_model``. Other architectures register their own loader with
+  ``register_checkpoint_loader``. The training package is imported only when such a
+  checkpoint is given.
 
 On CUDA the model can run in fp16 (``precision="fp16"``, weights and input cast to
 half) and be replayed as a CUDA graph per input shape (``cuda_graphs=True``), which
@@ -93,9 +95,8 @@ def _state_dict_of(ckpt: Any) -> dict[str, Any]:
     raise ModelError("checkpoint holds no model weights (expected a 'model_state_dict' or 'state_dict' mapping)")
 
 
-def generic_checkpoint_loader(path: Path, map_location: str) -> Any:
-    """Build ``training.model`` from a checkpoint dict (see the module docstring for the layout)."""
-    torch = import_torch()
+def default_checkpoint_loader(path: Path, map_location: str) -> Any:
+    """A module from a training checkpoint, through the training code's own loader when it has one."""
     try:
         from seg_perception.training import model as training_model
     except ImportError as err:
@@ -105,6 +106,21 @@ def generic_checkpoint_loader(path: Path, map_location: str) -> Any:
     hook = getattr(training_model, "load_checkpoint", None)
     if callable(hook):
         return hook(path, map_location=map_location)
+    try:
+        from seg_perception.training.export import load_checkpoint_model
+    except ImportError:
+        load_checkpoint_model = None
+    if load_checkpoint_model is not None:
+        model, _info = load_checkpoint_model(path)
+        return model
+    return generic_checkpoint_loader(path, map_location)
+
+
+def generic_checkpoint_loader(path: Path, map_location: str) -> Any:
+    """Build ``training.model`` from a checkpoint dict (see the module docstring for the layout)."""
+    torch = import_torch()
+    from seg_perception.training import model as training_model
+
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
@@ -152,7 +168,7 @@ def load_module(path: Path, map_location: str) -> tuple[Any, str, tuple[int, ...
                 static_shape = tuple(int(v) for v in example[0][0].shape)
             module = ep.module().to(map_location)
         else:
-            module = (_checkpoint_loader or generic_checkpoint_loader)(path, map_location)
+            module = (_checkpoint_loader or default_checkpoint_loader)(path, map_location)
             module = module.to(map_location)
     except (ModelError, BackendUnavailable):
         raise

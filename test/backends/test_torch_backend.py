@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -124,18 +125,37 @@ def test_checkpoint_goes_through_the_registered_loader(tmp_path: Path, module: T
         np.testing.assert_allclose(backend.infer(x), module(torch.from_numpy(x)).numpy(), rtol=1e-5, atol=1e-5)
 
 
-def test_generic_checkpoint_loader_builds_the_training_architecture(tmp_path: Path) -> None:
+def _training_checkpoint(tmp_path: Path):
     training_model = pytest.importorskip("seg_perception.training.model")
-    if getattr(training_model, "load_checkpoint", None) is not None:
-        pytest.skip("training code provides its own load_checkpoint hook")
-    cfg = {"stem": 8, "c1": 16, "n1": 1, "c2": 32, "n2": 1, "decoder": 8}
-    model = training_model.build_model(cfg, num_classes=K).eval()
-    path = tmp_path / "ctx.pt"
-    torch.save({"model_state_dict": model.state_dict(), "model_config": cfg, "num_classes": K}, path)
-    backend = create_backend("torch", path, device="cpu")
+    cfg = {"stem": 8, "c1": 16, "n1": 1, "c2": 32, "n2": 1, "decoder": 8, "num_classes": K}
+    model = training_model.build_model(dict(cfg)).eval()
+    path = tmp_path / "final_ema.pt"
+    # the layout training/train.py writes for final_ema.pt
+    torch.save({"model": model.state_dict(), "model_config": cfg, "mean": [0.5] * 3, "std": [0.25] * 3}, path)
+    return model, path, cfg
+
+
+def _same_output(backend, model) -> None:
     x = np.random.default_rng(2).standard_normal((1, 3, 32, 32)).astype(np.float32)
     with torch.no_grad():
         np.testing.assert_allclose(backend.infer(x), model(torch.from_numpy(x)).numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_training_checkpoint_loads_through_the_training_code(tmp_path: Path) -> None:
+    pytest.importorskip("seg_perception.training.export")
+    model, path, _ = _training_checkpoint(tmp_path)
+    backend = create_backend("torch", path, device="cpu")
+    assert backend.format == "checkpoint"
+    _same_output(backend, model)
+
+
+def test_generic_checkpoint_reader_without_the_export_module(tmp_path: Path, monkeypatch) -> None:
+    training_model = pytest.importorskip("seg_perception.training.model")
+    if getattr(training_model, "load_checkpoint", None) is not None:
+        pytest.skip("training code provides its own load_checkpoint hook")
+    monkeypatch.setitem(sys.modules, "seg_perception.training.export", None)
+    model, path, cfg = _training_checkpoint(tmp_path)
+    _same_output(create_backend("torch", path, device="cpu"), model)
     bad = tmp_path / "bad.pt"
     torch.save({"model_state_dict": {"nonsense.weight": torch.zeros(1)}, "model_config": cfg}, bad)
     with pytest.raises(ModelError, match="does not match"):
