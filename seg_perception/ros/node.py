@@ -62,10 +62,13 @@ class SegmentationNode(Node):
             num_threads=cfg.num_threads,
             engine_cache_dir=cfg.engine_cache_dir,
             calibration_dir=cfg.calibration_dir,
+            input_size=tuple(cfg.input_size) or None,
         )
         self.segmenter = Segmenter(selection.backend, self.spec, tuple(cfg.input_size) or None)
         self.backend_summary = selection.summary
         self.get_logger().info(f"model {model_path} ({self.spec.num_classes} classes); {selection.summary}")
+        for note in getattr(selection, "notes", []):
+            self.get_logger().warning(note)
         declare_read_only(self, "class_names", list(self.spec.class_names))
 
         self.stats = PipelineStats()
