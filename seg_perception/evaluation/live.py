@@ -70,6 +70,10 @@ class LiveEvalResult:
     play_s: float = 0.0
     rate_scale: float = 1.0
     received_labels: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    #: messages of the extra ``record`` topics, in arrival order
+    recorded: dict[str, list[Any]] = field(default_factory=dict, repr=False)
+    #: return value of the ``after_play`` hook
+    after_play_result: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -159,8 +163,17 @@ def evaluate_bag_live(
     node_args: list[str] | None = None,
     strip_frames: int = 4,
     progress: bool = True,
+    record: dict[str, type] | None = None,
+    after_play: Any = None,
 ) -> LiveEvalResult:
-    """Play ``bag`` into a freshly started node and score its labels (see the module docstring)."""
+    """Play ``bag`` into a freshly started node and score its labels (see the module docstring).
+
+    ``record`` maps extra topics (e.g. ``/seg_perception/overlay``) to message types to
+    subscribe to and keep in ``result.recorded``; subscribing is what makes the node
+    compute on-demand outputs. ``after_play(client_node)`` runs after the last label
+    arrived while the node is still up (e.g. to call its services); its return value
+    is kept in ``result.after_play_result``.
+    """
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -200,6 +213,9 @@ def evaluate_bag_live(
 
             labels_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE)
             labels_sub = node.create_subscription(Image, LABELS_TOPIC, on_labels, labels_qos)
+            for topic, msg_type in (record or {}).items():
+                store = result.recorded.setdefault(topic, [])
+                node.create_subscription(msg_type, topic, store.append, labels_qos)
             executor = SingleThreadedExecutor(context=context)
             executor.add_node(node)
             spin = threading.Thread(target=executor.spin, daemon=True)
@@ -264,6 +280,9 @@ def evaluate_bag_live(
                 if n >= len(published) or now - last_change > drain_s:
                     break
                 time.sleep(0.02)
+            if after_play is not None:
+                time.sleep(0.2)  # the last outputs of the extra topics follow the labels
+                result.after_play_result = after_play(node)
         finally:
             if node_proc is not None:
                 node_proc.stop()

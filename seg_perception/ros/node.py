@@ -174,7 +174,11 @@ class SegmentationNode(Node):
 
     # ------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
-        extra = {"backend": self.backend_summary, "model": self.spec.name}
+        extra = {
+            "backend": self.segmenter.backend.description,
+            "backend_selection": self.backend_summary,
+            "model": self.spec.name,
+        }
         msg = build_diagnostics(
             self.stats, self.get_clock().now().to_msg(), self.get_name(), extra, self._reported_rejected
         )
