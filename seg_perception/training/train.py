@@ -358,7 +358,10 @@ def train(
         if ck_epochs == epochs and ck.get("plan"):  # same config: keep a deadline-shortened plan
             plan.update(ck["plan"])
             epochs = int(plan["epochs"])
-        print(f"[resume] from {ckpt_path} at epoch {start_epoch}, step {step}", flush=True)
+        print(f"[resume] from {ckpt_path} at epoch {start_epoch}, step {step}; {epochs} epochs "
+              f"(checkpoint config: {ck_epochs})", flush=True)
+        log({"type": "resume", "time": time.time(), "epoch": start_epoch, "step": step, "epochs": epochs,
+             "checkpoint_config_epochs": ck_epochs, "deadline_utc": deadline_utc})
     elif not resume:
         if log_path.exists():
             log_path.unlink()
