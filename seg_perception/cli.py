@@ -47,7 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Subcommands that wrap another argument parser (train, export) take the arguments they do not declare.
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        if not getattr(args, "passthrough", False):
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.rest = list(getattr(args, "rest", []) or []) + unknown
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     if not getattr(args, "func", None):
         parser.print_help()
