@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Latency of the default model at 360x480 on this machine: ONNX Runtime vs PyTorch eager, same run.
+
+Prints params, GFLOPs, median/p95 latency of the bare network for both runtimes (2 threads
+each), their ratio, and the full Segmenter path (pre-process + ORT + post-process).
+
+    python scripts/bench_model.py [--model models/camvid.onnx] [--config config/train_camvid.yaml] [--runs 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timeit(fn, runs: int, warmup: int = 10) -> tuple[float, float]:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(samples), float(np.percentile(samples, 95))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=str(ROOT / "models" / "camvid.onnx"))
+    ap.add_argument("--config", default=str(ROOT / "config" / "train_camvid.yaml"))
+    ap.add_argument("--runs", type=int, default=100)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--height", type=int, default=360)
+    ap.add_argument("--width", type=int, default=480)
+    args = ap.parse_args()
+
+    import onnxruntime as ort
+    import torch
+    import yaml
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from seg_perception.backends import create_backend
+    from seg_perception.model_spec import ModelSpec
+    from seg_perception.pipeline import Segmenter
+    from seg_perception.training.model import build_model, count_parameters
+
+    torch.set_num_threads(args.threads)
+    cfg = yaml.safe_load(Path(args.config).read_text())
+    model = build_model(cfg["model"]).eval()
+    model.aux_head = None
+    x = torch.randn(1, 3, args.height, args.width)
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        model(x)
+    gflops = counter.get_total_flops() / 1e9
+    params = count_parameters(model)
+
+    onnx_path = Path(args.model)
+    if not onnx_path.exists():
+        raise SystemExit(f"{onnx_path} not found: export the model first (see README)")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = args.threads, 1
+    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    xn = x.numpy()
+    ort_med, ort_p95 = timeit(lambda: sess.run(None, {name: xn}), args.runs)
+    with torch.inference_mode():
+        pt_med, pt_p95 = timeit(lambda: model(x), args.runs)
+
+    rgb = np.random.default_rng(0).integers(0, 255, (args.height, args.width, 3), np.uint8)
+    with create_backend("onnxruntime", onnx_path, num_threads=args.threads) as backend:
+        seg = Segmenter(backend, ModelSpec.for_model(onnx_path))
+        full_med, full_p95 = timeit(lambda: seg.segment(rgb, want_confidence=False), args.runs)
+        conf_med, conf_p95 = timeit(lambda: seg.segment(rgb, want_confidence=True), args.runs)
+
+    print(f"model {onnx_path.name}: {params / 1e6:.3f} M params, {gflops:.2f} GFLOPs at {args.height}x{args.width}")
+    print(f"{'runtime (' + str(args.threads) + ' threads)':<40} {'median ms':>10} {'p95 ms':>10}")
+    print(f"{'ONNX Runtime CPU (network)':<40} {ort_med:>10.2f} {ort_p95:>10.2f}")
+    print(f"{'PyTorch eager CPU (network)':<40} {pt_med:>10.2f} {pt_p95:>10.2f}")
+    print(f"{'Segmenter: labels (pre+ORT+post)':<40} {full_med:>10.2f} {full_p95:>10.2f}")
+    print(f"{'Segmenter: labels + confidence':<40} {conf_med:>10.2f} {conf_p95:>10.2f}")
+    print(f"ratio PyTorch eager / ONNX Runtime: {pt_med / ort_med:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
