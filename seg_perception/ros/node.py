@@ -19,7 +19,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, RegionOfInterest
 
 from seg_perception.backends.base import check_model_path
 from seg_perception.backends.select import select_backend
@@ -32,6 +32,7 @@ from seg_perception.errors import ModelError, SegPerceptionError
 from seg_perception.model_spec import ModelSpec
 from seg_perception.node_config import NodeConfig
 from seg_perception.pipeline import Frame, Segmenter, overlay
+from seg_perception.query.engine import QueryAnswer, QueryEngine
 from seg_perception.ros.diagnostics import build_diagnostics
 from seg_perception.ros.parameters import declare_parameters, declare_read_only
 from seg_perception.runtime_stats import PipelineStats
@@ -98,6 +99,24 @@ class SegmentationNode(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_group = MutuallyExclusiveCallbackGroup()
         self._diag_timer = self.create_timer(cfg.diagnostics_period, self._publish_diagnostics, self._diag_group)
+
+        # Queries run in their own callback group on the multi-threaded executor and read the newest
+        # Frame snapshot: they never wait for, or slow, the image worker.
+        embeddings = {"auto": "auto", "on": True, "off": False}[cfg.query_embeddings]
+        self.query_engine = QueryEngine(
+            self.spec.class_names,
+            embeddings,
+            background=embeddings == "auto",
+            torch_threads=1,
+            on_ready=lambda status: self.get_logger().info(f"segment_query embeddings: {status}"),
+        )
+        self.get_logger().info(f"segment_query embeddings: {self.query_engine.embedding_status}")
+        from seg_perception.srv import SegmentQuery  # generated into the installed package by colcon
+
+        self._query_group = MutuallyExclusiveCallbackGroup()
+        self._query_srv = self.create_service(
+            SegmentQuery, "~/segment_query", self._on_query, callback_group=self._query_group
+        )
 
         self._worker = threading.Thread(target=self._run_worker, name="seg_perception_worker", daemon=True)
         self._worker.start()
@@ -166,6 +185,28 @@ class SegmentationNode(Node):
         )
         self._latest = frame  # one reference swap: readers always see a whole Frame
         self.stats.on_processed((time.monotonic() - received) * 1e3, frame.timings)
+
+    # ------------------------------------------------------------------ query
+    def _on_query(self, request: Any, response: Any) -> Any:
+        frame = self._latest  # one snapshot for the whole answer
+        ans: QueryAnswer = self.query_engine.answer_frame(request.query, frame, self._ranges_for(frame))
+        response.found = bool(ans.found)
+        response.message = ans.message
+        response.matched_class = ans.matched_class
+        response.score = float(ans.score)
+        response.pixel_count = int(ans.pixel_count)
+        x, y, w, h = (int(v) for v in ans.roi)
+        response.roi = RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h)
+        if frame is not None and ans.mask.size:
+            response.mask = numpy_to_image_msg(ans.mask, "mono8")
+            response.mask.header.stamp.sec, response.mask.header.stamp.nanosec = frame.stamp
+            response.mask.header.frame_id = frame.frame_id
+        self.stats.on_publish("query_answers")
+        return response
+
+    def _ranges_for(self, frame: Frame | None) -> Any:
+        """Per-pixel ground range (metres) for nearest/farthest, when the grid projection knows the camera."""
+        return None
 
     @property
     def latest_frame(self) -> Frame | None:
