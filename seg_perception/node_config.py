@@ -20,7 +20,7 @@ BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
 PRECISIONS = ("fp32", "fp16", "int8")
 TRANSPORTS = ("raw", "compressed")
 RELIABILITY = ("best_effort", "reliable")
-EMBEDDINGS = ("auto", "on", "off")
+EMBEDDINGS = ("auto", "required", "disabled")  # not on/off: YAML reads those as booleans
 
 
 @dataclass(frozen=True)

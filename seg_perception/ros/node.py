@@ -102,7 +102,7 @@ class SegmentationNode(Node):
 
         # Queries run in their own callback group on the multi-threaded executor and read the newest
         # Frame snapshot: they never wait for, or slow, the image worker.
-        embeddings = {"auto": "auto", "on": True, "off": False}[cfg.query_embeddings]
+        embeddings = {"auto": "auto", "required": True, "disabled": False}[cfg.query_embeddings]
         self.query_engine = QueryEngine(
             self.spec.class_names,
             embeddings,

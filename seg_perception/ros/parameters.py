@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from seg_perception.errors import ConfigError
 from seg_perception.node_config import PARAMETERS, NodeConfig
 
 _TYPES = {
@@ -33,11 +35,15 @@ def declare_parameters(node: Node) -> NodeConfig:
         ptype, rtype = _TYPES[d.kind]
         desc = d.description + (f" One of: {', '.join(d.choices)}." if d.choices else "")
         descriptor = ParameterDescriptor(description=desc, type=ptype, read_only=d.read_only)
-        if d.kind.endswith("[]") and not d.default:
-            # rclpy infers an empty list as a byte array; declare the type without a value instead.
-            param = node.declare_parameter(d.name, rtype, descriptor)
-        else:
-            param = node.declare_parameter(d.name, d.default, descriptor)
+        try:
+            if d.kind.endswith("[]") and not d.default:
+                # rclpy infers an empty list as a byte array; declare the type without a value instead.
+                param = node.declare_parameter(d.name, rtype, descriptor)
+            else:
+                param = node.declare_parameter(d.name, d.default, descriptor)
+        except (InvalidParameterTypeException, InvalidParameterValueException) as err:
+            hint = " (quote strings that YAML reads as other types, e.g. 'off')" if d.kind == "string" else ""
+            raise ConfigError(f"parameter {d.name}: expected {d.kind}{hint}: {err}") from err
         value = param.value
         values[d.name] = list(value) if isinstance(value, list | tuple) or hasattr(value, "tolist") else value
     return NodeConfig.from_params(values)

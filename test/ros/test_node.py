@@ -184,3 +184,14 @@ def test_startup_errors_are_one_clear_line_and_non_zero_exit(params, needle, tin
     errors = [ln for ln in (res.stdout + res.stderr).splitlines() if "start-up failed" in ln]
     assert len(errors) == 1 and needle in errors[0], res.stdout + res.stderr
     assert "Traceback" not in res.stdout + res.stderr
+
+
+def test_wrongly_typed_parameter_is_a_clear_error(node_exe, tiny_model):
+    res = subprocess.run(
+        [str(node_exe), "--ros-args", "-p", f"model_path:={tiny_model}", "-p", "backend:=3"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    out = res.stdout + res.stderr
+    assert res.returncode == 1 and "parameter backend: expected string" in out and "Traceback" not in out, out

@@ -1,0 +1,94 @@
+"""~/segment_query over DDS: answers before any frame, header of the frame used, frames keep flowing during queries."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+
+from seg_perception.conversions.image import image_msg_to_numpy, numpy_to_image_msg
+from seg_perception.srv import SegmentQuery
+from seg_perception.synthetic.street import render_street
+
+pytestmark = pytest.mark.ros
+
+
+def _call(client, text: str, timeout: float = 20.0):
+    future = client.call_async(SegmentQuery.Request(query=text))
+    end = time.monotonic() + timeout
+    while not future.done() and time.monotonic() < end:
+        time.sleep(0.005)
+    assert future.done(), f"no answer to {text!r}"
+    return future.result()
+
+
+def test_queries_answer_from_the_newest_frame_without_blocking_images(harness, start_node, tiny_model):
+    node = start_node({"model_path": str(tiny_model), "query.embeddings": "disabled"})
+    client = harness.node.create_client(SegmentQuery, "/seg_perception/segment_query")
+    assert client.wait_for_service(timeout_sec=30), node.output
+
+    before = _call(client, "road")
+    assert not before.found and "no frame received yet" in before.message
+    assert not _call(client, "").found and not _call(client, "x" * 10_000).found
+
+    labels = harness.collect(Image, "/seg_perception/labels")
+    pub = harness.node.create_publisher(Image, "image", qos_profile_sensor_data)
+    rgb = render_street(4, 90, 120).rgb
+    msg = numpy_to_image_msg(rgb, "rgb8")
+    msg.header.stamp.sec, msg.header.frame_id = 500, "cam_q"
+    assert harness.publish_until(pub, msg, lambda: len(labels) > 0)
+    frame_labels = image_msg_to_numpy(labels[-1])
+
+    # Ask for the class most present in the frame: the mask must be exactly its pixels.
+    names = [
+        "sky",
+        "building",
+        "pole",
+        "road",
+        "pavement",
+        "tree",
+        "sign_symbol",
+        "fence",
+        "car",
+        "pedestrian",
+        "bicyclist",
+    ]
+    top = int(np.bincount(frame_labels.ravel(), minlength=11)[:11].argmax())
+    res = _call(client, f"all {names[top]}")
+    assert res.found, res.message
+    assert res.matched_class == names[top]
+    assert (res.mask.header.stamp.sec, res.mask.header.frame_id) == (500, "cam_q")
+    mask = image_msg_to_numpy(res.mask)
+    np.testing.assert_array_equal(mask == 255, frame_labels == top)
+    assert res.pixel_count == int((frame_labels == top).sum())
+    ys, xs = np.nonzero(mask)
+    assert (res.roi.x_offset, res.roi.y_offset) == (xs.min(), ys.min())
+    assert (res.roi.width, res.roi.height) == (xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
+
+    # Stream at ~15 Hz while a second thread hammers the service: labels keep arriving.
+    stop = threading.Event()
+    answers: list = []
+
+    def hammer():
+        while not stop.is_set():
+            answers.append(_call(client, "the car on the left"))
+
+    n0 = len(labels)
+    t = threading.Thread(target=hammer)
+    t.start()
+    try:
+        for k in range(30):
+            m = numpy_to_image_msg(rgb, "rgb8")
+            m.header.stamp.sec = 1000 + k
+            pub.publish(m)
+            time.sleep(1 / 15)
+        harness.wait_for(lambda: labels[-1].header.stamp.sec == 1029, 5)
+    finally:
+        stop.set()
+        t.join()
+    assert len(answers) >= 5
+    assert len(labels) - n0 >= 20, f"only {len(labels) - n0} of 30 frames labelled while queries ran"
