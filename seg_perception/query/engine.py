@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,6 +108,8 @@ class QueryEngine:
         device: torch device for the embedding model.
         torch_threads: process-wide torch thread count set when the embedding model loads (None: leave
             it); 1 is best for the node unless the segmentation backend is torch on CPU (see embeddings).
+        on_ready: called once with the final ``embedding_status`` when a background load ends (either
+            way), e.g. the node's logger; exceptions it raises are logged and ignored.
 
     Raises:
         ConfigError: ``class_names`` is empty or ``use_embeddings`` is not understood.
@@ -125,6 +127,7 @@ class QueryEngine:
         min_area: int | None = None,
         device: str = "cpu",
         torch_threads: int | None = None,
+        on_ready: Callable[[str], None] | None = None,
     ) -> None:
         names = [str(n) for n in class_names] if class_names is not None else []
         if not names:
@@ -142,6 +145,7 @@ class QueryEngine:
         self._status_lock = threading.Lock()
         self._ready = threading.Event()
         self._loader: threading.Thread | None = None
+        self._on_ready = on_ready if background else None
         if mode == "off":
             self._status = "disabled by configuration (use_embeddings=False); grounding uses names and the lexicon"
             self._ready.set()
@@ -175,7 +179,7 @@ class QueryEngine:
         except ModelError as err:
             with self._status_lock:
                 self._status = f"unavailable ({err}); grounding uses names and the lexicon only"
-            self._ready.set()
+            self._done()
             if raise_errors:
                 raise
             return
@@ -183,7 +187,7 @@ class QueryEngine:
             _LOG.exception("loading sentence embeddings failed")
             with self._status_lock:
                 self._status = f"unavailable ({type(err).__name__}: {err}); grounding uses names and the lexicon only"
-            self._ready.set()
+            self._done()
             if raise_errors:
                 raise ModelError(f"loading sentence embeddings failed: {err}") from err
             return
@@ -195,7 +199,15 @@ class QueryEngine:
                 f"in {time.perf_counter() - t0:.1f} s; accept similarity >= {g.threshold:.2f} and >= "
                 f"best non-class word + {g.margin:.2f}"
             )
+        self._done()
+
+    def _done(self) -> None:
         self._ready.set()
+        if self._on_ready is not None:
+            try:
+                self._on_ready(self.embedding_status)
+            except Exception:  # noqa: BLE001 - a logging callback must not kill the loader thread
+                _LOG.exception("on_ready callback failed")
 
     # ----------------------------------------------------------------- status
     @property

@@ -229,7 +229,8 @@ class ClassGrounder:
             target = present[0] if present else None
             if target is None:
                 continue
-            for term in (*entry.terms, *entry.targets):
+            # Only the entry's words: a target the model lacks ("cup" for a glass-only model) is no synonym.
+            for term in (*entry.terms, self.class_names[target]):
                 self._synonyms.setdefault(normalize(term), target)
         # Multi-word names containing a word the parser would strip ("chest of drawers",
         # "traffic light" is fine) are glued into one token before parsing.

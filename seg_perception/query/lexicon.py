@@ -67,7 +67,7 @@ LEXICON: tuple[LexiconEntry, ...] = (
         "sidewalk, pavement, footpath, footway, walkway, curb, kerb, side walk, pedestrian path, promenade",
         "sidewalk, pavement, footpath, path",
     ),
-    _entry("path, trail, track, dirt track, dirt road", "path, dirt track, sidewalk, road"),
+    _entry("path, trail, track, dirt track, dirt road", "path, dirt track, sidewalk, pavement, road"),
     _entry(
         "traffic sign, sign, road sign, street sign, stop sign, signpost, signage, symbol, sign symbol, signboard, "
         "billboard, placard, speed limit sign",

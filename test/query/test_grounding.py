@@ -133,6 +133,8 @@ def test_lexicon_maps_only_onto_present_classes():
     assert not _ground(camvid, "mug").found  # no cup class in CamVid
     assert _ground(coco, "mug").class_name == "cup"
     assert not _ground(ade, "mug").found  # ADE20K has no cup either
+    assert not _ground(ade, "cup").found  # ... and "cup" is no synonym of its "glass"
+    assert _ground(ade, "tumbler").class_name == "glass"
     # Each model keeps its own name for the same thing.
     assert _ground(camvid, "sidewalk").class_name == "pavement"
     assert _ground(ade, "pavement").class_name == "sidewalk"

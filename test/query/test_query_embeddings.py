@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -120,11 +121,16 @@ def test_calibrated_rule_still_holds(embedder: SentenceEmbedder):
 
 
 def test_background_loading(embedder: SentenceEmbedder):
-    eng = QueryEngine(CAMVID_CLASSES, use_embeddings="auto", background=True)
+    logged: list[str] = []
+    eng = QueryEngine(CAMVID_CLASSES, use_embeddings="auto", background=True, on_ready=logged.append)
     # Until ready it answers from the lexicon; then it matches semantically.
     assert eng.ground("automobile")[1].class_name == "car"
     assert eng.wait_for_embeddings(timeout=120), eng.embedding_status
     assert eng.ground("cabriolet")[1].class_name == "car"
+    deadline = time.monotonic() + 10
+    while not logged and time.monotonic() < deadline:
+        time.sleep(0.01)  # the callback runs right after the ready event
+    assert logged and logged[0].startswith("active:")
 
 
 def test_bad_model_path():

@@ -280,9 +280,12 @@ def test_fallback_when_the_model_package_is_missing(monkeypatch, street):
     assert eng.answer("automobile", street.rgb, street.labels).found
     with pytest.raises(ModelError):
         QueryEngine(CAMVID_CLASSES, use_embeddings=True)
-    bg = QueryEngine(CAMVID_CLASSES, use_embeddings=True, background=True)
+    logged: list[str] = []
+    bg = QueryEngine(CAMVID_CLASSES, use_embeddings=True, background=True, on_ready=logged.append)
     assert not bg.wait_for_embeddings(timeout=30)
     assert bg.embedding_status.startswith("unavailable")
+    bg._loader.join(timeout=30)  # the callback runs on the loader thread just after the ready event
+    assert logged == [bg.embedding_status]
 
 
 def test_lexicon_path_imports_no_embedding_stack():
