@@ -98,8 +98,8 @@ class QueryEngine:
     Args:
         class_names: the model's class names; index = class id in the label image.
         use_embeddings: "auto" (use the bundled all-MiniLM-L6-v2 if it loads, else the lexicon),
-            True (require it; ModelError if it cannot load), False (lexicon only), or a path to a
-            sentence-transformers model folder (required).
+            True / "required" / "on" (require it; ModelError if it cannot load), False / "disabled" /
+            "off" (lexicon only), or a path to a sentence-transformers model folder (required).
         background: load the embedding model in a background thread; queries use the lexicon until
             it is ready (``embedding_status`` says "loading"). Load failures are then reported in
             ``embedding_status`` instead of raised.
@@ -165,9 +165,9 @@ class QueryEngine:
             low = value.lower()
             if low == "auto":
                 return "auto", None
-            if low in ("false", "off", "none", "no", "0", ""):
+            if low in ("false", "off", "none", "no", "0", "", "disabled"):
                 return "off", None
-            if low in ("true", "on", "yes", "1"):
+            if low in ("true", "on", "yes", "1", "required"):
                 return "required", None
             return "required", value
         raise ConfigError(f"use_embeddings must be a bool, 'auto' or a model path, got {use_embeddings!r}")

