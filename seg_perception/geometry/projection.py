@@ -12,13 +12,20 @@ Cell states (``grid_spec.FREE`` / ``OCCUPIED`` / ``UNKNOWN``):
   several cells).
 - **occupied** evidence: an obstacle's ground *contact*. In each column, every run of
   obstacle pixels whose lower neighbour is not an obstacle (or that reaches the image
-  bottom) meets the ground at the boundary between the two pixels; the ray through
-  that boundary (row ``v + 0.5``) gives the contact point. The segment from the contact
-  to the ground hit of the pixel below (the nearest ground the camera saw in front of
-  the obstacle) is marked occupied, and contacts of neighbouring columns that are at
-  most ``link_distance`` apart on the ground are joined by an occupied segment, so an
-  obstacle's visible front edge is a closed line of cells. The lowest obstacle pixel of
-  a column is one such run bottom; the others are obstacles seen above nearer ones.
+  bottom) meets the ground between the two pixels. The ray through their boundary (row
+  ``v + 0.5``) gives the contact estimate A (reported to the obstacle scan); the true
+  contact lies between B, the ground seen by the pixel below, and C, where the obstacle
+  pixel's own ray would meet the ground behind the obstacle's face, so the cells of the
+  whole segment B -> C are marked occupied (behind the face they are occluded anyway).
+  Contacts of neighbouring columns at most ``link_rows`` rows and ``link_distance``
+  metres apart are joined by an occupied segment, so a visible front edge is a
+  connected line of cells. The lowest obstacle pixel of a column is one such run
+  bottom; the others are obstacles seen above nearer ones.
+- A pitched or rolled camera sees vertical edges slanted, and a column crosses an
+  obstacle's side silhouette in a staircase whose steps look like run bottoms but have
+  ground *beside* the obstacle below them. Candidates whose own class continues a few
+  rows further down the image of a 3-D vertical line (or, for slight slants, in the
+  neighbouring column) are such steps and are dropped.
 - Obstacle pixels never mark anything along their rays: the ground behind an obstacle
   stays unknown unless some pixel sees it. Pixels of classes that are neither drivable
   nor obstacle (sky, void, unlabelled 255, ...) say nothing.
@@ -26,10 +33,13 @@ Cell states (``grid_spec.FREE`` / ``OCCUPIED`` / ``UNKNOWN``):
   distance from the camera exceeds ``grid.max_range``, rays at or above the horizon and
   points outside the grid are ignored.
 
-Assumptions (the flat-ground model): the ground is the plane z = 0 of the grid frame;
-obstacles stand on it. Something that hangs above the ground (a tree crown, a sign)
-and is labelled as an obstacle gets a contact where its lower silhouette meets the
-ground behind it: conservative, but not its true position.
+Assumptions and limits (the flat-ground model): the ground is the plane z = 0 of the
+grid frame; obstacles stand on it. Something that hangs above the ground (a tree crown,
+a sign) and is labelled as an obstacle gets a contact where its lower silhouette meets
+the ground behind it: conservative, but not its true position. An obstacle that reaches
+the image bottom is marked at the near edge of the view (it is at least that close). A
+face seen edge-on (in line with the camera) leaves no trace in the image and is not
+marked; its cells can read free.
 """
 
 from __future__ import annotations
@@ -357,14 +367,15 @@ class GroundProjector:
         front = p_opt[:, 2] > 1e-6
         cand, p_opt = cand[front], p_opt[front]
         uv = intr.project(p_opt)
-        inside = (uv[:, 0] >= 0) & (uv[:, 0] <= w - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= h - 1)
+        # The image's pixel area: a border pixel's label covers out to the image edge.
+        inside = (uv[:, 0] >= -0.5) & (uv[:, 0] <= w - 0.5) & (uv[:, 1] >= -0.5) & (uv[:, 1] <= h - 0.5)
         if intr.has_distortion:
             # Reject projections that the distortion polynomial folded back into the image.
             xn, yn = intr.undistort_pixels(uv[:, 0], uv[:, 1])
             inside &= np.hypot(xn - p_opt[:, 0] / p_opt[:, 2], yn - p_opt[:, 1] / p_opt[:, 2]) < 1e-3
         cand, uv = cand[inside], uv[inside]
-        u0 = np.minimum(np.floor(uv[:, 0]).astype(np.intp), w - 2)
-        v0 = np.minimum(np.floor(uv[:, 1]).astype(np.intp), h - 2)
+        u0 = np.clip(np.floor(uv[:, 0]).astype(np.intp), 0, w - 2)
+        v0 = np.clip(np.floor(uv[:, 1]).astype(np.intp), 0, h - 2)
 
         # Only rows from the first one any lookup touches are classified per frame.
         band = min(self._free_r0, self._contact_r0, int(v0.min()) if v0.size else h)
@@ -388,8 +399,9 @@ class GroundProjector:
         When the camera is pitched or rolled, vertical edges are slanted in the image and a
         column crosses an obstacle's side silhouette in a staircase: each step looks like
         "obstacle above ground", but the ground there is beside the obstacle, not under it.
-        A true contact has ground below it along the vertical, so each candidate must see
-        no obstacle in the next few samples down the projected vertical.
+        A true contact has ground below it along the vertical, so each candidate must not see
+        its own class again in the next few samples down the projected vertical (another
+        class there is a different, nearer object: the contact stands).
         """
         intr, pose = self.intrinsics, self.pose
         w, h = intr.width, intr.height
@@ -506,15 +518,15 @@ class GroundProjector:
         free[self._inv_cell[drv[q00] & drv[q01] & drv[q10] & drv[q11]]] = True
 
         occ = np.zeros(n + 1, dtype=bool)
-        contacts = self._contacts(obs, occ)
+        contacts = self._contacts(obs, labels, occ)
         grid = free[:n].view(np.int8) - np.int8(1)  # True -> 0 (FREE), False -> -1 (UNKNOWN)
         grid[occ[:n]] = OCCUPIED
         return OccupancyResult(grid=grid.reshape(self.grid.shape), contacts=contacts)
 
-    def _contacts(self, obs: np.ndarray, occ: np.ndarray) -> np.ndarray:
+    def _contacts(self, obs: np.ndarray, labels: np.ndarray, occ: np.ndarray) -> np.ndarray:
         """Mark contact segments and links in ``occ`` (n_cells + 1 bool); return contact points (N, 2) for the scan.
 
-        ``obs`` is the obstacle mask of the label rows from ``self._band`` down.
+        ``obs`` is the obstacle mask of the label rows from ``self._band`` down; ``labels`` the full label image.
         """
         w, h = self.intrinsics.width, self.intrinsics.height
         r0 = self._contact_r0
@@ -528,9 +540,11 @@ class GroundProjector:
         band_idx = np.flatnonzero(run_end)
         if band_idx.size == 0:
             return np.zeros((0, 2))
-        flat = o.ravel()
-        beside = (flat[self._vert_idx[:, band_idx]] & self._vert_use[:, band_idx]).any(axis=0)
-        beside |= self._side_use[band_idx] & flat[self._side_idx[:, band_idx]].all(axis=0)
+        # Staircase steps of a slanted side silhouette: the same class continues down the vertical.
+        flat = labels[r0:].ravel()
+        own = flat[band_idx]
+        beside = ((flat[self._vert_idx[:, band_idx]] == own) & self._vert_use[:, band_idx]).any(axis=0)
+        beside |= self._side_use[band_idx] & (flat[self._side_idx[:, band_idx]] == own).all(axis=0)
         band_idx = band_idx[~beside]
         if band_idx.size == 0:
             return np.zeros((0, 2))
@@ -629,10 +643,18 @@ class OccupancyMapper:
         self.projector = None
         return True
 
-    def set_pose(self, pose: CameraPose) -> None:
-        if pose != self.pose:
-            self.pose = pose
-            self.projector = None
+    def set_pose(self, pose: CameraPose, tol_m: float = 1e-3, tol_rad: float = 1e-4) -> bool:
+        """Use a new camera pose (e.g. from TF). Changes below ``tol_m`` / ``tol_rad`` are ignored so
+        that jitter in a static transform does not rebuild the lookup every frame. Returns True when
+        the lookup will be rebuilt."""
+        cur = self.pose
+        if np.all(np.abs(np.subtract(pose.xyz, cur.xyz)) <= tol_m) and np.all(
+            np.abs(np.angle(np.exp(1j * np.subtract(pose.rpy, cur.rpy)))) <= tol_rad
+        ):
+            return False
+        self.pose = pose
+        self.projector = None
+        return True
 
     def _ensure(self, shape: tuple[int, int]) -> GroundProjector:
         if self.intrinsics is None:

@@ -1,0 +1,330 @@
+"""GroundProjector against exact ground truth on synthetic scenes, plus bad-input handling.
+
+Six camera set-ups (heights 0.3-2.0 m, pitch 0-30 deg, yaw, lateral offset, roll, one with
+lens distortion) look at an ``obstacle_course``: obstacles standing where the camera sees
+them, plus a tree and a sign that occlude without being obstacles. Each scene is
+rendered (exact labels), projected, and compared with ``occupancy_truth`` (dense ray
+casting in the world, independent of pixels). The max range per set-up is chosen so that
+one image row spans at most about one grid cell on the ground at that range: beyond it,
+pixel quantisation (not the projector) limits where an edge can be placed.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import pytest
+
+from seg_perception.errors import ConfigError, GeometryError, ImageError
+from seg_perception.geometry.camera import CameraIntrinsics, CameraPose
+from seg_perception.geometry.grid_spec import FREE, OCCUPIED, UNKNOWN, GridSpec
+from seg_perception.geometry.projection import (
+    GroundProjector,
+    OccupancyMapper,
+    class_ids,
+    intrinsics_from_camera_info_checked,
+    intrinsics_from_parameters,
+)
+from seg_perception.geometry.scan import ObstacleScanner
+from seg_perception.synthetic.occupancy import grid_metrics, obstacle_course, occupancy_truth, scan_checks
+from seg_perception.synthetic.street import (
+    BICYCLIST,
+    BUILDING,
+    CAR,
+    FENCE,
+    PAVEMENT,
+    PEDESTRIAN,
+    POLE,
+    ROAD,
+    SKY,
+    render,
+)
+
+DRIVABLE = {ROAD, PAVEMENT}
+OBSTACLES = {BUILDING, POLE, FENCE, CAR, PEDESTRIAN, BICYCLIST}
+
+# name: (xyz m, rpy deg, (width, height), max_range m, distortion)
+SETUPS = {
+    "car_roof": ((0.0, 0.0, 1.3), (0.0, 5.0, 0.0), (320, 240), 8.0, None),
+    "low_robot": ((0.0, -0.5, 0.3), (0.0, 10.0, 10.0), (400, 300), 4.0, None),
+    "mast_steep": ((0.0, 1.0, 2.0), (0.0, 30.0, -15.0), (240, 180), 8.0, None),
+    "distorted": ((0.5, 0.5, 0.8), (0.0, 15.0, 20.0), (320, 240), 5.0, (-0.25, 0.08, 0.001, -0.001, 0.0)),
+    "rolled_level": ((0.0, -1.2, 1.5), (2.0, 0.0, -8.0), (320, 240), 8.0, None),
+    "side_looking": ((0.0, 0.3, 0.5), (-1.0, 20.0, 30.0), (320, 240), 4.0, None),
+}
+SEEDS = (101, 102)
+
+
+def camera(name: str) -> tuple[CameraIntrinsics, CameraPose, GridSpec]:
+    xyz, rpy, (w, h), rng, dist = SETUPS[name]
+    intr = CameraIntrinsics.from_fov(w, h, 62.0)
+    if dist is not None:
+        intr = CameraIntrinsics(w, h, intr.k, np.array(dist))
+    pose = CameraPose(xyz, tuple(math.radians(a) for a in rpy))
+    grid = GridSpec("base_link", 0.10, -1.0, rng + 1.0, -rng, rng, rng)
+    return intr, pose, grid
+
+
+@functools.cache
+def case(name: str, seed: int):
+    intr, pose, grid = camera(name)
+    world = obstacle_course(seed, intr, pose, grid)
+    scene = render(world, intr, pose, seed=seed)
+    truth = occupancy_truth(world, intr, pose, grid, DRIVABLE, OBSTACLES)
+    projector = GroundProjector(intr, pose, grid, DRIVABLE, OBSTACLES)
+    result = projector.project(scene.labels)
+    return world, scene, truth, projector, result
+
+
+PARAMS = [(n, s) for n in SETUPS for s in SEEDS]
+
+
+def test_setups_cover_the_required_range_of_poses():
+    heights = [v[0][2] for v in SETUPS.values()]
+    pitches = [v[1][1] for v in SETUPS.values()]
+    assert min(heights) <= 0.3 and max(heights) >= 2.0
+    assert min(pitches) <= 0.0 and max(pitches) >= 30.0
+    assert any(v[1][2] != 0 for v in SETUPS.values()) and any(v[0][1] != 0 for v in SETUPS.values())
+    assert any(v[4] is not None for v in SETUPS.values())
+    assert len(SETUPS) >= 6
+
+
+@pytest.mark.parametrize("name,seed", PARAMS)
+def test_grid_matches_truth(name, seed):
+    world, _, truth, _, result = case(name, seed)
+    m = grid_metrics(result.grid, truth)
+    assert (truth.state == FREE).sum() > 150, "scene must show free ground"
+    assert m["free_iou"] >= 0.90, m
+    assert m["false_free"] <= 0.005, m
+    # Faces seen edge-on are excluded above; even counting them the rate stays low.
+    assert m["false_free_strict"] <= 0.015, m
+    assert m["edge_recall"] >= 0.90, m
+    assert m["per_obstacle"], "scene must show obstacle edges"
+    for prim, (n_cells, recall) in m["per_obstacle"].items():
+        assert recall >= 0.95, (name, seed, world.primitives[prim], n_cells, recall)
+
+
+@pytest.mark.parametrize("name,seed", PARAMS)
+def test_scan_matches_truth(name, seed):
+    world, _, truth, projector, result = case(name, seed)
+    scanner = ObstacleScanner.for_projector(projector)
+    ranges = scanner.scan(result).astype(np.float64)
+    spec = scanner.spec
+    checks = scan_checks(
+        ranges,
+        spec.angle_min,
+        spec.angle_increment,
+        scanner.reach,
+        truth,
+        world,
+        OBSTACLES,
+    )
+    assert np.isfinite(checks["truth_near"]).sum() >= 10, "scene must put obstacles in several beams"
+    for key in ("off_obstacle", "too_far", "inf_through_obstacle"):
+        assert not checks[key].any(), (key, np.flatnonzero(checks[key]), ranges[checks[key]])
+    # Beams that report where the truth has a visible edge mid-sector: typically well within a
+    # cell (a beam may also be nearer, from another obstacle in its sector's outer part, or
+    # farther where the edge's contact fell into the neighbouring beam: checked above).
+    near = checks["truth_near"]
+    both = np.isfinite(near) & np.isfinite(ranges)
+    assert both.sum() >= 0.8 * np.isfinite(near).sum()
+    diff = ranges[both] - near[both]
+    assert np.median(np.abs(diff)) <= 0.3 * truth.grid.resolution
+    assert np.quantile(np.maximum(diff, 0.0), 0.9) <= truth.grid.resolution
+
+
+def test_contacts_lie_on_obstacle_edges():
+    world, _, truth, _, result = case("car_roof", SEEDS[0])
+    pts = truth.edge_points
+    c = result.contacts
+    d = np.sqrt(((c[:, None, :] - pts[None, :, :]) ** 2).sum(-1)).min(axis=1)
+    assert np.median(d) < 0.03 and np.quantile(d, 0.95) < 0.10
+
+
+def naive_free_cells(labels, projector):
+    """Reference: per-pixel Python loop over pixel centres (free evidence (a) only)."""
+    intr, pose, grid = projector.intrinsics, projector.pose, projector.grid
+    rot, o = pose.rotation_optical, pose.position
+    out = set()
+    for v in range(labels.shape[0]):
+        for u in range(labels.shape[1]):
+            if int(labels[v, u]) not in projector.drivable_classes:
+                continue
+            x, y = intr.undistort_pixels(np.array([float(u)]), np.array([float(v)]))
+            d = rot @ np.array([x[0], y[0], 1.0])
+            if d[2] >= 0:
+                continue
+            t = -o[2] / d[2]
+            p = o + t * d
+            if math.hypot(p[0] - o[0], p[1] - o[1]) > grid.max_range:
+                continue
+            idx = int(grid.cell_index(p[0], p[1]))
+            if idx >= 0:
+                out.add(idx)
+    return out
+
+
+def test_free_cells_from_pixels_match_naive_loop():
+    intr = CameraIntrinsics.from_fov(48, 36, 70.0)
+    pose = CameraPose((0.0, 0.2, 1.0), (0.0, math.radians(25), math.radians(10)))
+    grid = GridSpec("base_link", 0.1, 0.0, 6.0, -3.0, 3.0, 5.0)
+    labels = np.random.default_rng(0).choice([ROAD, SKY], size=(36, 48)).astype(np.uint8)
+    p = GroundProjector(intr, pose, grid, {ROAD}, {CAR})
+    free = set(np.flatnonzero(p.project(labels).grid.ravel() == FREE).tolist())
+    naive = naive_free_cells(labels, p)
+    assert naive and naive <= free
+    # The rest come from evidence (b): cells whose centre is inside a quad of four drivable pixels.
+    assert len(free - naive) < len(naive)
+
+
+def test_sky_and_unlabelled_say_nothing_and_occupied_wins():
+    intr = CameraIntrinsics.from_fov(64, 48, 60.0)
+    pose = CameraPose((0.0, 0.0, 1.2), (0.0, math.radians(20), 0.0))
+    grid = GridSpec("base_link", 0.1, 0.0, 8.0, -4.0, 4.0, 8.0)
+    p = GroundProjector(intr, pose, grid, {ROAD}, {CAR})
+    for fill in (SKY, 255, 11):
+        g = p.project(np.full((48, 64), fill, np.uint8)).grid
+        assert np.all(g == UNKNOWN)
+    road = np.full((48, 64), ROAD, np.uint8)
+    g_road = p.project(road).grid
+    assert (g_road == FREE).sum() > 100 and not (g_road == OCCUPIED).any()
+    assert np.all(g_road[~p.observable] == UNKNOWN)
+    # A car band across the image: its bottom row is a contact; cells hit by both the road
+    # pixels below it and the contact are occupied, and cells only its pixels look at stay unknown.
+    labels = road.copy()
+    labels[20:30] = CAR
+    g = p.project(labels).grid
+    occ = g == OCCUPIED
+    assert occ.sum() >= 10
+    assert np.all(g_road[occ] == FREE)  # the same cells were free evidence without the car
+    behind = (g_road == FREE) & (g == UNKNOWN)
+    assert behind.sum() > 20  # ground the car hides is not reported free
+
+
+def test_obstacle_hanging_over_the_bottom_edge_is_reported_at_the_view_edge():
+    intr = CameraIntrinsics.from_fov(64, 48, 60.0)
+    pose = CameraPose((0.0, 0.0, 1.2), (0.0, math.radians(10), 0.0))
+    grid = GridSpec("base_link", 0.1, 0.0, 10.0, -5.0, 5.0, 10.0)
+    p = GroundProjector(intr, pose, grid, {ROAD}, {CAR})
+    labels = np.full((48, 64), ROAD, np.uint8)
+    labels[30:, 20:40] = CAR
+    r = p.project(labels)
+    d = np.hypot(r.contacts[:, 0], r.contacts[:, 1])
+    assert r.contacts.shape[0] > 0
+    assert np.all(d <= p.min_visible_range + 0.3)
+
+
+def test_label_size_differs_from_camera_info_scales_k():
+    intr, pose, grid = camera("car_roof")
+    big = intr.scaled(640, 480)
+    world, scene, truth, _, result = case("car_roof", SEEDS[0])
+    mapper = OccupancyMapper(grid, pose, DRIVABLE, OBSTACLES)
+    mapper.set_intrinsics(big)
+    out = mapper.process(scene.labels)  # 320x240 labels, 640x480 camera info
+    assert mapper.projector.label_size == (320, 240)
+    np.testing.assert_allclose(mapper.projector.intrinsics.k, intr.k, atol=1e-9)
+    assert np.array_equal(out.grid, result.grid)
+    assert out.scan_ranges is not None and out.scan_ranges.dtype == np.float32
+    # Same size again: no rebuild; another size: one rebuild.
+    mapper.process(scene.labels)
+    assert mapper.rebuilds == 1
+    mapper.process(scene.labels[::2, ::2])
+    assert mapper.rebuilds == 2 and mapper.projector.label_size == (160, 120)
+
+
+class FakeCameraInfo:
+    def __init__(self, k, d=(), width=320, height=240, distortion_model="plumb_bob"):
+        self.k, self.d, self.width, self.height = list(k), list(d), width, height
+        self.distortion_model = distortion_model
+
+
+GOOD_K = [266.0, 0.0, 159.5, 0.0, 266.0, 119.5, 0.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        FakeCameraInfo([0.0] * 9),  # uncalibrated camera: all-zero K
+        FakeCameraInfo([0.0, 0, 159.5, 0, 266.0, 119.5, 0, 0, 1]),  # zero fx
+        FakeCameraInfo([float("nan")] + GOOD_K[1:]),
+        FakeCameraInfo(GOOD_K, d=[0.1, float("nan"), 0, 0, 0]),
+        FakeCameraInfo(GOOD_K, d=[0.1, 0.01, 0.0, 0.0], distortion_model="equidistant"),
+        FakeCameraInfo(GOOD_K, width=0),
+        FakeCameraInfo(GOOD_K[:6]),
+    ],
+)
+def test_bad_camera_info_raises_geometry_error(info):
+    with pytest.raises(GeometryError):
+        intrinsics_from_camera_info_checked(info)
+    mapper = OccupancyMapper(GridSpec(), CameraPose(), DRIVABLE, OBSTACLES)
+    with pytest.raises(GeometryError):
+        mapper.set_camera_info(info)
+
+
+def test_real_camera_info_message_is_accepted():
+    from sensor_msgs.msg import CameraInfo
+
+    msg = CameraInfo(width=320, height=240, k=GOOD_K, d=[0.0] * 5, distortion_model="plumb_bob")
+    mapper = OccupancyMapper(
+        GridSpec("base_link", 0.1, 0, 8, -4, 4, 8), CameraPose((0, 0, 1.3), (0, 0.1, 0)), DRIVABLE, OBSTACLES
+    )
+    assert mapper.set_camera_info(msg) is True
+    assert mapper.set_camera_info(msg) is False
+    out = mapper.process(np.full((240, 320), ROAD, np.uint8))
+    assert (out.grid == FREE).sum() > 100
+
+
+@pytest.mark.parametrize(
+    "pose",
+    [
+        CameraPose((0.0, 0.0, 1.3), (0.0, math.radians(-30), 0.0)),  # looks at the sky
+        CameraPose((0.0, 0.0, 1.3), (0.0, 0.0, math.pi)),  # looks away from a grid in front
+        CameraPose((0.0, 0.0, -0.2), (0.0, 0.3, 0.0)),  # below the ground
+        CameraPose((0.0, 0.0, 1.3), (math.pi, 0.3, 0.0)),  # upside down
+    ],
+)
+def test_unusable_pose_raises_geometry_error(pose):
+    intr = CameraIntrinsics.from_fov(64, 48, 60.0)
+    grid = GridSpec("base_link", 0.1, 0.0, 10.0, -5.0, 5.0, 10.0)
+    with pytest.raises(GeometryError):
+        GroundProjector(intr, pose, grid, DRIVABLE, OBSTACLES)
+    mapper = OccupancyMapper(grid, pose, DRIVABLE, OBSTACLES)
+    mapper.set_intrinsics(intr)
+    with pytest.raises(GeometryError):
+        mapper.process(np.zeros((48, 64), np.uint8))
+    assert mapper.projector is None
+
+
+def test_bad_labels_and_classes():
+    intr = CameraIntrinsics.from_fov(64, 48, 60.0)
+    pose = CameraPose((0.0, 0.0, 1.2), (0.0, 0.3, 0.0))
+    grid = GridSpec("base_link", 0.1, 0.0, 8.0, -4.0, 4.0, 8.0)
+    p = GroundProjector(intr, pose, grid, {ROAD}, {CAR})
+    with pytest.raises(ImageError):
+        p.project(np.zeros((48, 64, 3), np.uint8))
+    with pytest.raises(ImageError):
+        p.project(np.zeros((48, 64), np.float32))
+    with pytest.raises(GeometryError):
+        p.project(np.zeros((24, 32), np.uint8))
+    wide = np.full((48, 64), 1000 + ROAD, np.int32)  # ids beyond 255 say nothing
+    assert np.all(p.project(wide).grid == UNKNOWN)
+    as_int64 = p.project(np.full((48, 64), ROAD, np.int64)).grid
+    assert np.array_equal(as_int64, p.project(np.full((48, 64), ROAD, np.uint8)).grid)
+    with pytest.raises(ConfigError):
+        GroundProjector(intr, pose, grid, {ROAD, CAR}, {CAR})
+    with pytest.raises(ConfigError):
+        GroundProjector(intr, pose, grid, {300}, {CAR})
+    names = ["sky", "building", "pole", "road", "pavement", "tree", "sign_symbol", "fence", "car", "pedestrian"]
+    assert class_ids(["road", "Pavement"], names) == {ROAD, PAVEMENT}
+    with pytest.raises(ConfigError):
+        class_ids(["lava"], names)
+
+
+def test_intrinsics_from_parameters():
+    params = {"camera_info.width": 480, "camera_info.height": 360, "camera_info.k": [400, 0, 240, 0, 400, 180, 0, 0, 1]}
+    intr = intrinsics_from_parameters(params)
+    assert (intr.width, intr.height) == (480, 360) and not intr.has_distortion
+    with pytest.raises(GeometryError):
+        intrinsics_from_parameters({"camera_info.width": 480})
