@@ -449,12 +449,14 @@ class QueryEngine:
             else:
                 chosen = [pick_one(cands, regions[0], w)]
                 how_chosen = f"chose {'centre' if regions[0] == 'middle' else regions[0] + 'most'}"
+        elif not parsed.colours:
+            # No selector and no colour: the class itself ("car", "all pedestrians", "road") is the answer,
+            # every pixel of it, so the mask equals the model's class pixels.
+            chosen, whole_class = cands, True
+            how_chosen = f"all {len(cands)} (whole class)" if plural else "whole class"
         elif plural:
             chosen = cands
             how_chosen = f"all {len(chosen)}"
-        elif self._grounder.is_stuff(g.class_index) and not parsed.colours:
-            chosen, whole_class = cands, True
-            how_chosen = "whole class"
         elif len(cands) == 1:
             chosen = cands
             how_chosen = "the only one" if not parsed.colours else f"the {parsed.colours[0]} one"
@@ -469,7 +471,7 @@ class QueryEngine:
         ans = base
         ans.found = True
         ans.mask, ans.roi, ans.pixel_count = mask, roi, count
-        ans.selected = 0 if whole_class else len(chosen)
+        ans.selected = len(chosen)
         if confidence is not None:
             conf = np.asarray(confidence)
             if conf.shape[:2] == (h, w) and count:

@@ -149,8 +149,10 @@ def test_specks_are_not_instances(engine: QueryEngine):
     ans = engine.answer("car", rgb, labels)
     assert not ans.found and "only 3 scattered pixels" in ans.message
     labels[20:40, 30:50] = CAR
-    ans = engine.answer("car", rgb, labels)
+    ans = engine.answer("the leftmost car", rgb, labels)  # a selector picks among instances: specks are none
     assert ans.found and ans.pixel_count == 400 and ans.roi == (30, 20, 20, 20)
+    ans = engine.answer("car", rgb, labels)  # the class itself: every pixel the model calls car
+    assert ans.found and ans.pixel_count == 403 and ans.instances == 1
 
 
 # ----------------------------------------------------------------------------- never an exception
