@@ -163,6 +163,23 @@ def pose_from_parameters(params: Mapping[str, Any], prefix: str = "camera_pose."
         raise GeometryError(f"camera_pose parameters incomplete or malformed: {err!r}") from err
 
 
+def rotate(m: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``m`` (3x3) applied to every vector of ``v`` (..., 3), i.e. ``v @ m.T``.
+
+    Written out per component: a matmul with an inner size of 3 is tens of times slower
+    (and BLAS threads compete with everything else on the machine).
+    """
+    x, y, z = v[..., 0], v[..., 1], v[..., 2]
+    return np.stack(
+        [
+            m[0, 0] * x + m[0, 1] * y + m[0, 2] * z,
+            m[1, 0] * x + m[1, 1] * y + m[1, 2] * z,
+            m[2, 0] * x + m[2, 1] * y + m[2, 2] * z,
+        ],
+        axis=-1,
+    )
+
+
 def _rays_grid(
     intrinsics: CameraIntrinsics, pose: CameraPose, u: np.ndarray, v: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -179,7 +196,7 @@ def _rays_grid(
         err_v = (k[1, 1] * yd + k[1, 2]) - v
         ok &= np.hypot(err_u, err_v) < _UNDISTORT_TOL_PX
     d_opt = np.stack([np.where(ok, x, 0.0), np.where(ok, y, 0.0), np.ones_like(x)], axis=-1)
-    return d_opt @ pose.rotation_optical.T, ok
+    return rotate(pose.rotation_optical, d_opt), ok
 
 
 def _ground_hits(
@@ -363,7 +380,7 @@ class GroundProjector:
         in_range = np.hypot(cx - origin[0], cy - origin[1]) <= grid.max_range
         cand = np.flatnonzero(in_range.ravel())
         pts = np.stack([cx.ravel()[cand], cy.ravel()[cand], np.zeros(cand.size)], axis=1)
-        p_opt = (pts - origin) @ pose.rotation_optical  # rows: R^T (p - o)
+        p_opt = rotate(pose.rotation_optical.T, pts - origin)
         front = p_opt[:, 2] > 1e-6
         cand, p_opt = cand[front], p_opt[front]
         uv = intr.project(p_opt)
@@ -406,48 +423,43 @@ class GroundProjector:
         intr, pose = self.intrinsics, self.pose
         w, h = intr.width, intr.height
         r0 = self._contact_r0
+        # Optical-frame direction of each band pixel's ray, and of the same ray nudged straight down.
         rot = pose.rotation_optical
         band = rays[r0:].reshape(-1, 3)
         band_ok = ok[r0:].ravel()
-        step = 1e-3 * np.linalg.norm(band, axis=1, keepdims=True)
-        uv1 = intr.project(band @ rot)
-        uv2 = intr.project((band - step * np.array([0.0, 0.0, 1.0])) @ rot)
+        d1 = rotate(rot.T, band)
+        d2 = d1 - 1e-3 * rot[2]  # rot[2] = grid "up" in optical coordinates; scale ~ ray length (z_opt = 1)
+        uv1 = intr.project(d1)
+        uv2 = intr.project(d2)
         dv = uv2[:, 1] - uv1[:, 1]
         with np.errstate(divide="ignore", invalid="ignore"):
             slope = np.where(band_ok & (dv > 1e-12), (uv2[:, 0] - uv1[:, 0]) / dv, 0.0)  # du per row down
-        slope = np.where(np.isfinite(slope), slope, 0.0)
+        slope = np.where(np.isfinite(slope), slope, 0.0).astype(np.float32)
         # Enough rows for the vertical to drift half a pixel sideways; one row if it cannot within the cap.
         drift = np.abs(slope)
-        with np.errstate(divide="ignore"):
-            k_pix = np.where(drift * _VERTICAL_ROWS >= 0.5, np.ceil(0.5 / np.maximum(drift, 1e-12)) + 1, 1)
-        k_pix = np.minimum(k_pix, _VERTICAL_ROWS).astype(np.int64)
+        k_pix = np.where(
+            drift * _VERTICAL_ROWS >= 0.5, np.ceil(0.5 / np.maximum(drift, 1e-6)) + 1, 1
+        ).astype(np.int32)
         n = band.shape[0]
-        v = np.repeat(np.arange(r0, h), w)
-        u = np.tile(np.arange(w), h - r0)
-        idx = np.zeros((_VERTICAL_ROWS, n), dtype=np.int32)
-        use = np.zeros((_VERTICAL_ROWS, n), dtype=bool)
-        for k in range(1, _VERTICAL_ROWS + 1):
-            uk = np.rint(u + k * slope).astype(np.int64)
-            vk = v + k
-            valid = (k <= k_pix) & (vk < h) & (uk >= 0) & (uk < w)
-            idx[k - 1] = np.where(valid, (vk - r0) * w + uk, 0)
-            use[k - 1] = valid
-        self._vert_idx = idx
+        v = np.repeat(np.arange(r0, h, dtype=np.int32), w)
+        u = np.tile(np.arange(w, dtype=np.int32), h - r0)
+        ks = np.arange(1, _VERTICAL_ROWS + 1, dtype=np.int32)[:, None]
+        uk = np.rint(u + ks * slope).astype(np.int32)
+        vk = v + ks
+        use = (ks <= k_pix) & (vk < h) & (uk >= 0) & (uk < w)
+        self._vert_idx = np.where(use, (vk - r0) * w + uk, 0).astype(np.int32)
         self._vert_use = use
         # A slight tilt (|slope| * rows < 0.5 px) cannot be followed pixel by pixel; there a step of
         # the staircase shows as: the column beside, on the side the vertical drifts to, still holds
-        # obstacle for the next rows.
-        side = np.sign(slope).astype(np.int64)
-        sidx = np.zeros((_SIDE_ROWS, n), dtype=np.int32)
-        suse = np.zeros((_SIDE_ROWS, n), dtype=bool)
+        # the same class for the next rows.
+        side = np.sign(slope).astype(np.int32)
         us = u + side
-        for k in range(1, _SIDE_ROWS + 1):
-            vk = v + k
-            valid = (side != 0) & (k_pix == 1) & (vk < h) & (us >= 0) & (us < w)
-            sidx[k - 1] = np.where(valid, (vk - r0) * w + us, 0)
-            suse[k - 1] = valid
-        self._side_idx = sidx
-        self._side_use = suse[0] & suse.all(axis=0)
+        ks = ks[:_SIDE_ROWS]
+        vk = v + ks
+        suse = (side != 0) & (k_pix == 1) & (vk < h) & (us >= 0) & (us < w)
+        self._side_idx = np.where(suse, (vk - r0) * w + us, 0).astype(np.int32)
+        self._side_use = suse.all(axis=0)
+        del n
 
     def _segment_cells(
         self, ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray, aok: np.ndarray

@@ -200,10 +200,17 @@ def _visible(world: StreetWorld, camera: np.ndarray, points: np.ndarray) -> np.n
     return vis
 
 
+def _to_optical(pose: CameraPose, p: np.ndarray) -> np.ndarray:
+    """Grid-frame points (N, 3) in the camera's optical frame (per component: faster than a 3-wide matmul)."""
+    r = pose.rotation_optical
+    d = p - pose.position
+    return np.stack([d[:, 0] * r[0, k] + d[:, 1] * r[1, k] + d[:, 2] * r[2, k] for k in range(3)], axis=1)
+
+
 def _in_view(intrinsics: CameraIntrinsics, pose: CameraPose, points: np.ndarray) -> np.ndarray:
     """Whether ground points (N, 2) project inside the image's pixel area."""
     p = np.concatenate([points, np.zeros((len(points), 1))], axis=1)
-    p_opt = (p - pose.position) @ pose.rotation_optical
+    p_opt = _to_optical(pose, p)
     front = p_opt[:, 2] > 1e-6
     out = np.zeros(len(points), dtype=bool)
     if not front.any():
@@ -471,7 +478,7 @@ def _framed(intrinsics: CameraIntrinsics, pose: CameraPose, prim: Primitive) -> 
     if fb is None:
         return True
     p = np.concatenate([fb[0], np.zeros((len(fb[0]), 1))], axis=1)
-    p_opt = (p - pose.position) @ pose.rotation_optical
+    p_opt = _to_optical(pose, p)
     if np.any(p_opt[:, 2] <= 1e-6):
         return False
     uv = intrinsics.project(p_opt)
