@@ -485,7 +485,18 @@ class GroundProjector:
             p = a + tj * (b - a)
             cells[:, j] = _cells_of(grid, p[:, 0], p[:, 1], n_cells)
         cells[~ok] = n_cells
-        return cells
+        # Consecutive samples mostly share a cell: move each row's distinct cells to the front
+        # (stable sort on "repeat" flags) and drop the columns that only hold repeats.
+        repeat = np.zeros(cells.shape, dtype=np.int8)
+        repeat[:, 1:] = cells[:, 1:] == cells[:, :-1]
+        order = np.argsort(repeat, axis=1, kind="stable")
+        cells = np.take_along_axis(cells, order, axis=1)
+        k = int(m - repeat.sum(axis=1).min())
+        cells = cells[:, :k]
+        # Pad a row's tail (repeats) with its first cell: marking it twice is harmless.
+        n_distinct = m - repeat.sum(axis=1)
+        tail = np.arange(k)[None, :] >= n_distinct[:, None]
+        return np.where(tail, cells[:, :1], cells)
 
     # ------------------------------------------------------------------ per frame
     def _check_labels(self, labels: np.ndarray) -> np.ndarray:
