@@ -440,7 +440,6 @@ class GroundProjector:
         k_pix = np.where(
             drift * _VERTICAL_ROWS >= 0.5, np.ceil(0.5 / np.maximum(drift, 1e-6)) + 1, 1
         ).astype(np.int32)
-        n = band.shape[0]
         v = np.repeat(np.arange(r0, h, dtype=np.int32), w)
         u = np.tile(np.arange(w, dtype=np.int32), h - r0)
         ks = np.arange(1, _VERTICAL_ROWS + 1, dtype=np.int32)[:, None]
@@ -459,7 +458,6 @@ class GroundProjector:
         suse = (side != 0) & (k_pix == 1) & (vk < h) & (us >= 0) & (us < w)
         self._side_idx = np.where(suse, (vk - r0) * w + us, 0).astype(np.int32)
         self._side_use = suse.all(axis=0)
-        del n
 
     def _segment_cells(
         self, ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray, aok: np.ndarray
