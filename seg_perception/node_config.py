@@ -300,6 +300,23 @@ class NodeConfig:
             warn_throttle=p["warn_throttle"],
         )
 
+    @classmethod
+    def from_yaml(cls, path: str | Path, node_name: str = "seg_perception") -> NodeConfig:
+        """Build from a ROS params file (``<node>: ros__parameters: {...}``); keys that are not node
+        parameters (e.g. ``camera_info.*`` read by tools) are ignored."""
+        import yaml
+
+        try:
+            doc = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise ConfigError(f"cannot read params file {path}: {err}") from err
+        section = doc.get(node_name) or doc.get(f"/{node_name}") or doc.get("/**") or {}
+        params = section.get("ros__parameters", {}) if isinstance(section, dict) else {}
+        try:
+            return cls.from_params({k: v for k, v in params.items() if k in PARAMETER_NAMES})
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from err
+
     def resolved_model_path(self) -> Path:
         """``model_path`` with ~ expanded, or the bundled default model when empty."""
         if not self.model_path:

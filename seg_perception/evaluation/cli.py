@@ -60,7 +60,22 @@ def make_grid_fn(spec: ModelSpec, camera_config: str | None) -> Any:
     file ``camera_config`` (None = the default config). See ``eval_bag`` for the exact
     contract of grid_fn. Returning None disables grid statistics and the grid topic.
     """
-    return None
+    from seg_perception.evaluation.bags import default_camera_config_path
+    from seg_perception.geometry.mapper_setup import build_mapper, grid_stats
+    from seg_perception.node_config import NodeConfig
+
+    path = Path(camera_config) if camera_config else default_camera_config_path()
+    cfg = NodeConfig.from_yaml(path) if path.exists() else NodeConfig()
+    mapper = build_mapper(cfg, spec)
+
+    def grid_fn(labels: Any, camera_info_msg: Any) -> tuple[Any, dict[str, Any]]:
+        mapper.set_camera_info(camera_info_msg)
+        out = mapper.process(labels)
+        g = mapper.grid
+        meta = {"resolution": g.resolution, "origin_x": g.x_min, "origin_y": g.y_min, "frame_id": g.frame_id}
+        return out.grid, {**grid_stats(out.grid), **meta}
+
+    return grid_fn
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:

@@ -307,6 +307,8 @@ def evaluate_bag(
             )
         if grid_fn is not None and topics.camera_info is None and camera_config is None:
             result.warnings.append("no camera_info topic and no --camera-config: occupancy grid skipped")
+            grid_fn = None
+            result.latency.pop("grid", None)
 
         keep = _strip_indices(topics.count, strip_frames)
         writer = BagWriter(write_bag, write_storage) if write_bag is not None else None

@@ -15,11 +15,12 @@ from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import OccupancyGrid
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, RegionOfInterest
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan, RegionOfInterest
 
 from seg_perception.backends.base import check_model_path
 from seg_perception.backends.select import select_backend
@@ -28,7 +29,9 @@ from seg_perception.conversions.image import (
     image_msg_to_rgb,
     numpy_to_image_msg,
 )
-from seg_perception.errors import ModelError, SegPerceptionError
+from seg_perception.conversions.occupancy import grid_to_msg, ranges_to_scan_msg
+from seg_perception.errors import ConfigError, GeometryError, ModelError, SegPerceptionError
+from seg_perception.geometry.mapper_setup import build_mapper
 from seg_perception.model_spec import ModelSpec
 from seg_perception.node_config import NodeConfig
 from seg_perception.pipeline import Frame, Segmenter, overlay
@@ -72,6 +75,12 @@ class SegmentationNode(Node):
             self.get_logger().warning(note)
         declare_read_only(self, "class_names", list(self.spec.class_names))
 
+        try:
+            self.mapper = build_mapper(cfg, self.spec)
+        except ConfigError as err:
+            raise ConfigError(f"parameters drivable_classes/obstacle_classes: {err}") from err
+        self._tf = _TfPoseSource(self, cfg.grid.frame_id) if cfg.use_tf else None
+
         self.stats = PipelineStats()
         self._lock = threading.Condition()
         self._pending: tuple[Any, float] | None = None
@@ -79,6 +88,7 @@ class SegmentationNode(Node):
         self._stop = threading.Event()
         self._last_warn: dict[str, float] = {}
         self._reported_rejected = 0
+        self._warned_no_info = False
 
         reliability = (
             ReliabilityPolicy.BEST_EFFORT if cfg.qos_reliability == "best_effort" else ReliabilityPolicy.RELIABLE
@@ -96,6 +106,8 @@ class SegmentationNode(Node):
         self.labels_pub = self.create_publisher(Image, "~/labels", 10)
         self.confidence_pub = self.create_publisher(Image, "~/confidence", 10)
         self.overlay_pub = self.create_publisher(Image, "~/overlay", 10) if cfg.publish_overlay else None
+        self.grid_pub = self.create_publisher(OccupancyGrid, "~/occupancy_grid", 10)
+        self.scan_pub = self.create_publisher(LaserScan, "~/obstacle_scan", 10)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_group = MutuallyExclusiveCallbackGroup()
         self._diag_timer = self.create_timer(cfg.diagnostics_period, self._publish_diagnostics, self._diag_group)
@@ -175,13 +187,14 @@ class SegmentationNode(Node):
             over = overlay(rgb, seg.labels, self.spec.colors, self.config.overlay_alpha)
             self.overlay_pub.publish(numpy_to_image_msg(over, "rgb8", header))
             self.stats.on_publish("overlay")
+        grid_ms = self._publish_grid(seg.labels, header)
         frame = Frame(
             rgb=rgb,
             labels=seg.labels,
             confidence=seg.confidence,
             stamp=(int(header.stamp.sec), int(header.stamp.nanosec)),
             frame_id=str(header.frame_id),
-            timings={"decode": decode_ms, **seg.timings},
+            timings={"decode": decode_ms, **seg.timings, **({"grid": grid_ms} if grid_ms is not None else {})},
         )
         self._latest = frame  # one reference swap: readers always see a whole Frame
         self.stats.on_processed((time.monotonic() - received) * 1e3, frame.timings)
@@ -207,6 +220,42 @@ class SegmentationNode(Node):
     def _ranges_for(self, frame: Frame | None) -> Any:
         """Per-pixel ground range (metres) for nearest/farthest, when the grid projection knows the camera."""
         return None
+
+    def _publish_grid(self, labels: Any, header: Any) -> float | None:
+        """Occupancy grid and obstacle scan of one frame; returns milliseconds, None when skipped.
+
+        Grid problems (no or invalid camera info, a pose that sees no ground, TF missing) are
+        warned about (throttled) and counted; the labels keep flowing regardless.
+        """
+        info = self.camera_info
+        if info is None:
+            if not self._warned_no_info:
+                self._warned_no_info = True
+                self.get_logger().warning(
+                    "no camera_info received yet: ~/occupancy_grid and ~/obstacle_scan wait for it; labels flow"
+                )
+            return None
+        t0 = time.perf_counter()
+        try:
+            if self._tf is not None:
+                pose = self._tf.pose(header)
+                if pose is None:
+                    return None
+                self.mapper.set_pose(pose)
+            self.mapper.set_camera_info(info)
+            out = self.mapper.process(labels)
+        except (GeometryError, ConfigError) as err:
+            self.stats.on_publish("grid_errors")
+            self.warn_throttled("grid", f"occupancy grid skipped: {err}")
+            return None
+        stamp = (int(header.stamp.sec), int(header.stamp.nanosec))
+        self.grid_pub.publish(grid_to_msg(out.grid, self.mapper.grid, stamp=stamp, msg_cls=OccupancyGrid))
+        self.stats.on_publish("occupancy_grid")
+        if out.scan_ranges is not None and self.mapper.scanner is not None:
+            scan = ranges_to_scan_msg(out.scan_ranges, self.mapper.scanner.spec, self.mapper.grid.frame_id, stamp=stamp)
+            self.scan_pub.publish(scan)
+            self.stats.on_publish("obstacle_scan")
+        return (time.perf_counter() - t0) * 1e3
 
     @property
     def latest_frame(self) -> Frame | None:
@@ -238,6 +287,50 @@ class SegmentationNode(Node):
         if segmenter is not None:
             segmenter.backend.close()
         super().destroy_node()
+
+
+class _TfPoseSource:
+    """Camera body pose in the grid frame from TF at the image stamp (``use_tf``; needs tf2_ros).
+
+    The image's frame_id is taken as the camera *optical* frame (REP-103 convention for
+    image topics). Untested in this project's CI: tf2_ros is not on PyPI.
+    """
+
+    def __init__(self, node: Node, grid_frame: str) -> None:
+        try:
+            from tf2_ros import Buffer, TransformListener
+        except ImportError as err:
+            raise ConfigError(f"parameter use_tf: tf2_ros is not installed ({err}); set use_tf to false") from err
+        self._node, self._grid_frame = node, grid_frame
+        self._buffer = Buffer()
+        self._listener = TransformListener(self._buffer, node)
+
+    def pose(self, header: Any) -> Any:
+        import numpy as np
+        from rclpy.duration import Duration
+        from rclpy.time import Time
+
+        from seg_perception.geometry.camera import R_BODY_FROM_OPTICAL, CameraPose
+
+        try:
+            tf = self._buffer.lookup_transform(
+                self._grid_frame, header.frame_id, Time.from_msg(header.stamp), timeout=Duration(seconds=0.05)
+            )
+        except Exception as err:  # noqa: BLE001 - tf2 raises several unrelated exception types
+            self._node.warn_throttled("tf", f"no transform {self._grid_frame} <- {header.frame_id}: {err}")
+            return None
+        t, q = tf.transform.translation, tf.transform.rotation
+        x, y, z, w = q.x, q.y, q.z, q.w
+        r_go = np.array(
+            [
+                [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+            ]
+        )
+        r = r_go @ R_BODY_FROM_OPTICAL.T  # grid <- camera body
+        rpy = (np.arctan2(r[2, 1], r[2, 2]), -np.arcsin(np.clip(r[2, 0], -1, 1)), np.arctan2(r[1, 0], r[0, 0]))
+        return CameraPose((t.x, t.y, t.z), tuple(float(a) for a in rpy))
 
 
 def main(args: list[str] | None = None) -> int:
