@@ -163,9 +163,13 @@ def run_demo(args: argparse.Namespace) -> int:
         source = f"synthetic street sequence ({n} frames; CamVid not found at {data})"
     print(f"demo input: {source}")
 
+    from seg_perception.evaluation.bags import default_camera_config_path
+
+    camera_config = Path(args.camera_config) if args.camera_config else default_camera_config_path()
+    camera_config = camera_config if camera_config.exists() else None
     bag = out / "demo_bag"
     shutil.rmtree(bag, ignore_errors=True)
-    made = make_bag(frames, bag, rate_hz=args.rate, camera_config=args.camera_config)
+    made = make_bag(frames, bag, rate_hz=args.rate, camera_config=camera_config)
     print(f"bag: {made.path} ({made.frames} frames at {args.rate:g} Hz; camera_info from {made.camera_source})")
 
     queries = tuple(args.query) if args.query else DEFAULT_QUERIES
@@ -178,6 +182,7 @@ def run_demo(args: argparse.Namespace) -> int:
         node_args=list(args.node_arg or []),
         record={OVERLAY_TOPIC: Image, GRID_TOPIC: OccupancyGrid, "/diagnostics": DiagnosticArray},
         after_play=lambda node: _call_queries(node, queries, out),
+        params_file=camera_config,
     )
     counts = _write_frames(result, spec.colors, out)
     backend = _backend_from_diagnostics(result.recorded.get("/diagnostics", []))

@@ -132,9 +132,18 @@ class _NodeProcess:
         self._reader.join(timeout=2)
 
 
-def node_command(model_path: Path, backend: str, topics: BagTopics, node_args: list[str] | None = None) -> list[str]:
-    """The command line that starts the node on ``topics`` of a bag."""
-    cmd = [sys.executable, "-m", NODE_MODULE, "--ros-args", "-p", f"model_path:={model_path}"]
+def node_command(
+    model_path: Path,
+    backend: str,
+    topics: BagTopics,
+    node_args: list[str] | None = None,
+    params_file: str | Path | None = None,
+) -> list[str]:
+    """The command line that starts the node on ``topics`` of a bag (``params_file`` first, then overrides)."""
+    cmd = [sys.executable, "-m", NODE_MODULE, "--ros-args"]
+    if params_file is not None:
+        cmd += ["--params-file", str(params_file)]
+    cmd += ["-p", f"model_path:={model_path}"]
     cmd += ["-p", f"backend:={backend}"]
     if topics.image_type == COMPRESSED:
         cmd += ["-p", "image_transport:=compressed", "-r", f"image/compressed:={topics.image}"]
@@ -165,6 +174,7 @@ def evaluate_bag_live(
     progress: bool = True,
     record: dict[str, type] | None = None,
     after_play: Any = None,
+    params_file: str | Path | None = None,
 ) -> LiveEvalResult:
     """Play ``bag`` into a freshly started node and score its labels (see the module docstring).
 
@@ -221,7 +231,7 @@ def evaluate_bag_live(
             spin = threading.Thread(target=executor.spin, daemon=True)
             spin.start()
 
-            node_proc = _NodeProcess(node_command(model_path, backend, topics, node_args))
+            node_proc = _NodeProcess(node_command(model_path, backend, topics, node_args, params_file))
             deadline = time.monotonic() + startup_timeout
             while not (image_pub.get_subscription_count() > 0 and labels_sub.get_publisher_count() > 0):
                 if node_proc.proc.poll() is not None:
@@ -338,6 +348,7 @@ def run_live(args: argparse.Namespace) -> int:
         startup_timeout=args.startup_timeout,
         node_args=args.node_arg,
         progress=not args.no_progress,
+        params_file=getattr(args, "camera_config", None),
     )
     summary = {"mode": "live", "model": str(model_path), "backend": args.backend, **result.to_dict()}
     write_bag_report(summary, result, ModelSpec.for_model(model_path).colors, args)
