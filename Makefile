@@ -27,7 +27,7 @@ demo: setup       ## stream CamVid test (or synthetic) frames through the live n
 	$(ENV) && seg-perception demo --data "$(DATA)" --out demo_output
 
 bench: setup      ## latency figures for our model, grid projection and queries
-	$(ENV) && python scripts/bench_model.py && python scripts/bench_grid.py && python scripts/bench_query.py
+	$(ENV) && python scripts/bench_model.py && python scripts/bench_grid.py && python scripts/bench_query.py && python scripts/bench_query_service.py
 
 clean:
 	rm -rf build install log demo_output
