@@ -8,19 +8,9 @@ import numpy as np
 import pytest
 import yaml
 
-CAMVID_CLASSES = [
-    "sky",
-    "building",
-    "pole",
-    "road",
-    "pavement",
-    "tree",
-    "sign_symbol",
-    "fence",
-    "car",
-    "pedestrian",
-    "bicyclist",
-]
+from seg_perception.camvid import CAMVID_CLASSES
+
+CAMVID_CLASSES = CAMVID_CLASSES
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "camvid"
 
 

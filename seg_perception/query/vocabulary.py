@@ -10,19 +10,7 @@ closer to one of them than to every class ("cup" for a street model) is answered
 
 from __future__ import annotations
 
-CAMVID_CLASSES = (
-    "sky",
-    "building",
-    "pole",
-    "road",
-    "pavement",
-    "tree",
-    "sign_symbol",
-    "fence",
-    "car",
-    "pedestrian",
-    "bicyclist",
-)
+from seg_perception.camvid import CAMVID_CLASSES  # noqa: F401  (re-exported for users of this module)
 
 # SegFormer / MMSeg ADE20K-150 names (id order).
 ADE20K_CLASSES = tuple(

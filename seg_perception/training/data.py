@@ -37,12 +37,7 @@ __all__ = [
     "iterate_batches",
 ]
 
-CAMVID_CLASSES: tuple[str, ...] = (
-    "sky", "building", "pole", "road", "pavement", "tree",
-    "sign_symbol", "fence", "car", "pedestrian", "bicyclist",
-)
-NUM_CLASSES = 11
-IGNORE_INDEX = 11
+from seg_perception.camvid import CAMVID_CLASSES, IGNORE_INDEX, NUM_CLASSES
 
 
 def _cv2():

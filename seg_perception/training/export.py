@@ -43,20 +43,8 @@ __all__ = [
     "main",
 ]
 
-# SegNet tutorial CamVid palette (RGB), same order as CAMVID_CLASSES.
-CAMVID_COLORS: tuple[tuple[int, int, int], ...] = (
-    (128, 128, 128),  # sky
-    (128, 0, 0),      # building
-    (192, 192, 128),  # pole
-    (128, 64, 128),   # road
-    (60, 40, 222),    # pavement
-    (128, 128, 0),    # tree
-    (192, 128, 128),  # sign_symbol
-    (64, 64, 128),    # fence
-    (64, 0, 128),     # car
-    (64, 64, 0),      # pedestrian
-    (0, 128, 192),    # bicyclist
-)
+from seg_perception.camvid import CAMVID_COLORS
+
 DRIVABLE_CLASSES = ["road"]
 OBSTACLE_CLASSES = ["building", "pole", "tree", "sign_symbol", "fence", "car", "pedestrian", "bicyclist"]
 

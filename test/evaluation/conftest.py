@@ -17,21 +17,10 @@ import numpy as np
 import pytest
 import yaml
 
+from seg_perception.camvid import CAMVID_CLASSES
 from seg_perception.model_spec import ModelSpec
 
-CLASSES = (
-    "sky",
-    "building",
-    "pole",
-    "road",
-    "pavement",
-    "tree",
-    "sign_symbol",
-    "fence",
-    "car",
-    "pedestrian",
-    "bicyclist",
-)
+CLASSES = CAMVID_CLASSES
 #: well separated RGB colours, one per class (so nearest-colour prediction is exact)
 PALETTE = np.array(
     [

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from seg_perception.camvid import CAMVID_CLASSES
 from seg_perception.geometry.camera import CameraIntrinsics
 from seg_perception.synthetic.street import (
     CAR,
@@ -18,19 +19,7 @@ from seg_perception.synthetic.street import (
     render,
 )
 
-CAMVID = (
-    "sky",
-    "building",
-    "pole",
-    "road",
-    "pavement",
-    "tree",
-    "sign_symbol",
-    "fence",
-    "car",
-    "pedestrian",
-    "bicyclist",
-)
+CAMVID = CAMVID_CLASSES
 
 
 @dataclass

@@ -10,6 +10,7 @@ import pytest
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
+from seg_perception.camvid import CAMVID_CLASSES
 from seg_perception.conversions.image import image_msg_to_numpy, numpy_to_image_msg
 from seg_perception.srv import SegmentQuery
 from seg_perception.synthetic.street import render_street
@@ -44,19 +45,7 @@ def test_queries_answer_from_the_newest_frame_without_blocking_images(harness, s
     frame_labels = image_msg_to_numpy(labels[-1])
 
     # Ask for the class most present in the frame: the mask must be exactly its pixels.
-    names = [
-        "sky",
-        "building",
-        "pole",
-        "road",
-        "pavement",
-        "tree",
-        "sign_symbol",
-        "fence",
-        "car",
-        "pedestrian",
-        "bicyclist",
-    ]
+    names = CAMVID_CLASSES
     top = int(np.bincount(frame_labels.ravel(), minlength=11)[:11].argmax())
     res = _call(client, f"all {names[top]}")
     assert res.found, res.message
