@@ -157,8 +157,18 @@ def verify_onnx(
 
 
 def _write_yaml(path: Path, card: dict) -> None:
+    """Write the model YAML: ModelSpec's keys at the top, provenance (architecture, epochs, metrics, ...)
+    under ``training:`` so ModelSpec's unknown-key check still catches typos."""
+    from seg_perception.model_spec import ModelSpec
+
+    spec_keys = set(ModelSpec.__dataclass_fields__) | {"layout", "training", "metrics", "notes", "source"}
+    top = {k: v for k, v in card.items() if k in spec_keys}
+    info = {k: v for k, v in card.items() if k not in spec_keys}
+    if info:
+        top["training"] = {**(top.get("training") or {}), **info}
+    ModelSpec.from_dict(top)  # never write metadata the pipeline would refuse
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(card, sort_keys=False, default_flow_style=None))
+    path.write_text(yaml.safe_dump(top, sort_keys=False, default_flow_style=None))
 
 
 def export_checkpoint(
