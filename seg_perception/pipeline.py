@@ -242,23 +242,30 @@ class Segmenter:
 
 
 def argmax_confidence(logits: np.ndarray, want_confidence: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """Per-pixel arg-max and softmax confidence of (K, H, W) float logits.
+    """Per-pixel arg-max and softmax confidence of (K, H, W) float logits, K <= 255.
 
-    Returns (HxW uint8 labels, HxW uint8 round(255 * p_max) or None). A running max
-    over K channels is several times faster than ``np.argmax(axis=0)`` on (K, H, W).
+    Returns (HxW uint8 labels, HxW uint8 round(255 * p_max) or None). Ties go to the lower
+    class id (as ``np.argmax``); pixels whose logits are NaN get 255 (unknown).
     """
+    logits = np.ascontiguousarray(logits, dtype=np.float32)
     k = logits.shape[0]
-    best = logits[0].astype(np.float32, copy=True)
-    labels = np.zeros(best.shape, np.uint8)
-    for c in range(1, k):
-        better = logits[c] > best
-        np.copyto(best, logits[c], where=better)
-        labels[better] = c
+    best = logits.max(axis=0)
+    # First maximum without np.argmax over axis 0 (a strided scan, ~20x slower here): mark the
+    # maxima, weight class c by K - c, and the largest weight is the first maximum.
+    rank = np.arange(k, 0, -1, dtype=np.uint8).reshape(k, 1, 1)
+    hits = np.equal(logits, best).view(np.uint8)
+    np.multiply(hits, rank, out=hits)
+    labels = np.subtract(k, hits.max(axis=0), dtype=np.int16)
+    labels[labels == k] = UNKNOWN_LABEL
+    labels = labels.astype(np.uint8)
     if not want_confidence:
         return labels, None
     total = np.zeros_like(best)
+    tmp = np.empty_like(best)
     for c in range(k):
-        total += np.exp(logits[c] - best)
+        np.subtract(logits[c], best, out=tmp)
+        cv2.exp(tmp, tmp)
+        total += tmp
     conf = np.rint(255.0 / total).astype(np.uint8)
     return labels, conf
 

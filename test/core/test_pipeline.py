@@ -146,3 +146,12 @@ def test_colorize_and_overlay():
     out = overlay(img, labels, colors, 0.5)
     np.testing.assert_array_equal(out[1, 0], [100, 100, 100])  # unknown keeps the image
     np.testing.assert_array_equal(out[0, 0], [178, 50, 50])
+
+
+def test_argmax_ties_take_the_lower_class_and_nan_is_unknown():
+    logits = np.zeros((3, 2, 2), np.float32)
+    logits[1, 0, 0] = logits[2, 0, 0] = 5.0
+    logits[:, 1, 1] = np.nan
+    labels, conf = argmax_confidence(logits)
+    assert labels[0, 0] == 1 and labels[0, 1] == 0 and labels[1, 1] == 255
+    assert conf[0, 1] == 85  # three equal logits: p = 1/3
