@@ -132,6 +132,16 @@ class _NodeProcess:
         self._reader.join(timeout=2)
 
 
+def _node_loading(diagnostics: list[Any]) -> bool:
+    """True until the node's diagnostics say it is not loading anything in the background any more."""
+    for arr in reversed(diagnostics):
+        for status in arr.status:
+            if status.name.startswith("seg_perception"):
+                values = {kv.key: kv.value for kv in status.values}
+                return values.get("query_embeddings", "").startswith("loading")
+    return True
+
+
 def node_command(
     model_path: Path,
     backend: str,
@@ -223,6 +233,10 @@ def evaluate_bag_live(
 
             labels_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE)
             labels_sub = node.create_subscription(Image, LABELS_TOPIC, on_labels, labels_qos)
+            from diagnostic_msgs.msg import DiagnosticArray
+
+            diagnostics: list[Any] = []
+            node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
             for topic, msg_type in (record or {}).items():
                 store = result.recorded.setdefault(topic, [])
                 node.create_subscription(msg_type, topic, store.append, labels_qos)
@@ -246,6 +260,12 @@ def evaluate_bag_live(
                     )
                 time.sleep(0.05)
             time.sleep(0.3)  # let discovery settle in both directions
+            # A node still loading its query embedding model in the background is not in its steady
+            # state (the load competes for the CPU and the GIL): wait for it, as a robot would.
+            while time.monotonic() < deadline and _node_loading(diagnostics):
+                if node_proc.proc.poll() is not None:
+                    break
+                time.sleep(0.1)
 
             published: dict[int, float] = {}
             keep = _strip_indices(topics.count, strip_frames)

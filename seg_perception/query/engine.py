@@ -14,6 +14,7 @@ is (x, y, width, height) in pixels.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -82,6 +83,18 @@ class QueryAnswer:
     match_kind: str = "none"
     mask_confidence: float | None = None
     elapsed_ms: float = 0.0
+
+
+def _lower_thread_priority() -> None:
+    """Run a background model load at the lowest CPU priority so it never starves the image pipeline.
+
+    On Linux the nice value is per thread and inherited by threads this one starts
+    (tokenizer, torch); elsewhere this is a no-op.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):
+        pass
 
 
 def _quote(text: str) -> str:
@@ -174,6 +187,8 @@ class QueryEngine:
 
     def _load(self, raise_errors: bool) -> None:
         t0 = time.perf_counter()
+        if not raise_errors:
+            _lower_thread_priority()
         try:
             self._grounder.prepare_embeddings()
         except ModelError as err:

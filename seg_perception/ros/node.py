@@ -268,6 +268,7 @@ class SegmentationNode(Node):
             "backend": self.segmenter.backend.description,
             "backend_selection": self.backend_summary,
             "model": self.spec.name,
+            "query_embeddings": self.query_engine.embedding_status,
         }
         msg = build_diagnostics(
             self.stats, self.get_clock().now().to_msg(), self.get_name(), extra, self._reported_rejected
