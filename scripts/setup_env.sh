@@ -40,12 +40,13 @@ for f in $(grep -l -e "/opt/python/" -e "$NPINC_REAL" "$VENV"/share/*/cmake/*.cm
 done
 
 echo "== colcon build"
+mkdir -p log
 # shellcheck disable=SC1091
 source "$VENV/bin/activate"
 export CMAKE_PREFIX_PATH="$VENV${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
 export AMENT_PREFIX_PATH="$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
 colcon build --symlink-install --base-paths "$ROOT" \
   --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DPython3_NumPy_INCLUDE_DIR="$NPINC" -DBUILD_TESTING=OFF \
-  --event-handlers console_direct- > log/colcon_build.txt 2>&1 || { mkdir -p log; tail -50 log/colcon_build.txt; exit 1; }
+  --event-handlers console_direct- > log/colcon_build.txt 2>&1 || { tail -50 log/colcon_build.txt; exit 1; }
 touch "$VENV/.setup-done"
 echo "== environment ready: source scripts/env.sh"
