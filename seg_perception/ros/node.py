@@ -89,6 +89,7 @@ class SegmentationNode(Node):
         self._last_warn: dict[str, float] = {}
         self._reported_rejected = 0
         self._warned_no_info = False
+        self._applied_info: CameraInfo | None = None
 
         reliability = (
             ReliabilityPolicy.BEST_EFFORT if cfg.qos_reliability == "best_effort" else ReliabilityPolicy.RELIABLE
@@ -242,7 +243,10 @@ class SegmentationNode(Node):
                 if pose is None:
                     return None
                 self.mapper.set_pose(pose)
-            self.mapper.set_camera_info(info)
+            if info is not self._applied_info:
+                # Parse and compare intrinsics only when a new CameraInfo arrived, not every frame.
+                self.mapper.set_camera_info(info)
+                self._applied_info = info
             out = self.mapper.process(labels)
         except (GeometryError, ConfigError) as err:
             self.stats.on_publish("grid_errors")
