@@ -25,7 +25,7 @@ import torch
 import yaml
 from torch import nn
 
-from seg_perception.errors import ConfigError, DatasetError
+from seg_perception.errors import ConfigError, DatasetError, ModelError
 from seg_perception.training.data import (
     IGNORE_INDEX,
     NUM_CLASSES,
@@ -257,6 +257,22 @@ def _parse_deadline(value: object) -> float | None:
     return dt.timestamp()
 
 
+def _load_init_weights(model: nn.Module, path: Path) -> None:
+    """Load model weights for a warm start from ``final_ema.pt`` (key ``model``) or ``last.pt`` (EMA weights).
+
+    Raises:
+        ModelError: missing file or weights that do not fit the configured architecture.
+    """
+    if not path.is_file():
+        raise ModelError(f"train.init_checkpoint: no such file {path}")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        sd = ck["ema"]["ema"] if "ema" in ck else ck["model"]
+        model.load_state_dict(sd)
+    except (KeyError, RuntimeError, OSError) as err:
+        raise ModelError(f"train.init_checkpoint {path} does not fit the configured model: {err}") from err
+
+
 def _save(path: Path, obj: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
@@ -346,6 +362,15 @@ def train(
         **{k: float(v) for k, v in (tcfg.get("color_jitter") or {}).items()},
     )
     start_epoch, step = 0, 0
+    init_from = None
+    if tcfg.get("init_checkpoint") and not (resume and ckpt_path.is_file()):
+        # Warm start (stage 2 of a two-stage schedule): weights only; optimizer, schedule and EMA
+        # counter start fresh so the new LR schedule runs in full.
+        init_from = _resolve(tcfg["init_checkpoint"], cfg)
+        _load_init_weights(model, init_from)
+        ema = ModelEMA(model, float(tcfg.get("ema_decay", 0.999)))
+        ema.updates = int(tcfg.get("init_ema_updates", 10000))  # decay at full strength from the start
+        print(f"[init] weights from {init_from}", flush=True)
     if resume and ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         model.load_state_dict(ck["model"])
@@ -368,6 +393,7 @@ def train(
         log({"type": "start", "time": time.time(), "config": {k: v for k, v in cfg.items() if k != "_config_path"},
              "trained_on": splits, "synthetic": synth_status, "n_real": len(real),
              "deadline_utc": deadline_utc, "params": count_parameters(model),
+             "init_checkpoint": str(init_from) if init_from else None,
              "steps_per_epoch": steps_per_epoch, "total_steps": plan["total_steps"]})
     print(f"[model] {count_parameters(model) / 1e6:.3f} M params; {epochs} epochs x {steps_per_epoch} steps "
           f"(batch {bs}, crop {tcfg['crop']})", flush=True)
@@ -405,7 +431,8 @@ def train(
             run_loss += loss.item()
             n += 1
             if tqdm:
-                it.set_postfix(loss=f"{run_loss / n:.3f}", lr=f"{sched.get_last_lr()[0]:.2e}")
+                extra = {"val_mIoU": f"{100 * val_miou:.1f}%"} if val_miou is not None else {}
+                it.set_postfix(loss=f"{run_loss / n:.3f}", lr=f"{sched.get_last_lr()[0]:.2e}", **extra)
             if max_steps is not None and step >= max_steps:
                 break
         rec = {"type": "epoch", "epoch": epoch + 1, "step": step, "loss": run_loss / max(n, 1),

@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 
+from seg_perception.errors import ModelError
 from seg_perception.training.export import camvid_model_card, export_checkpoint, export_segformer
 from seg_perception.training.train import confusion_matrix, miou_from_confusion, train
 
@@ -81,6 +82,41 @@ def test_train_writes_checkpoint_log_curve_and_resumes(trained) -> None:
     assert final["epochs_done"] == 2
     ck = torch.load(run / "last.pt", weights_only=False)
     assert ck["epoch"] == 1 and {"model", "ema", "optimizer", "scheduler", "rng"} <= set(ck)
+
+
+def test_init_checkpoint_warm_start(trained) -> None:
+    tmp, _ = trained
+    src = tmp / "runs" / "tiny" / "final_ema.pt"
+    cfg = yaml.safe_load(_config(tmp, epochs=1).read_text())
+    cfg["name"] = "tiny_s2"
+    cfg["train"].update(init_checkpoint=str(src), lr=0.0)  # lr 0: weights must stay the loaded ones
+    p = tmp / "s2.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    train(p)
+    run = tmp / "runs" / "tiny_s2"
+    start = json.loads((run / "log.jsonl").read_text().splitlines()[0])
+    assert start["init_checkpoint"] == str(src)
+    before = torch.load(src, weights_only=False)["model"]
+    after = torch.load(run / "final_ema.pt", weights_only=False)["model"]
+    for k, v in before.items():
+        if k.endswith(".weight") or k.endswith(".bias"):
+            assert torch.allclose(v, after[k], atol=1e-6), k  # EMA of equal weights: rounding only
+
+
+def test_init_checkpoint_errors(trained) -> None:
+    tmp, _ = trained
+    cfg = yaml.safe_load(_config(tmp, epochs=1).read_text())
+    cfg["name"] = "tiny_bad"
+    cfg["train"]["init_checkpoint"] = str(tmp / "missing.pt")
+    p = tmp / "bad.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ModelError, match="no such file"):
+        train(p)
+    cfg["train"]["init_checkpoint"] = str(tmp / "runs" / "tiny" / "final_ema.pt")
+    cfg["model"] = {**TINY, "c2": 32}  # another architecture
+    p.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ModelError, match="does not fit"):
+        train(p)
 
 
 def test_model_card_keys() -> None:
