@@ -330,6 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if metrics.is_file():
         m = json.loads(metrics.read_text())
         extra = {"val_miou_fit_indicator": m.get("val_miou"), "synthetic_val_miou": m.get("synthetic_val_miou")}
+    extra["config"] = str(args.config)
+    if cfg["train"].get("init_checkpoint"):  # stage 2 of a warm restart: name where it started
+        extra["warm_start_from"] = str(cfg["train"]["init_checkpoint"])
     res = export_checkpoint(args.checkpoint, args.out, out_yaml, cfg, verify_images=imgs, extra=extra)
     print(json.dumps({k: v for k, v in res.items() if k != "card"}, indent=2))
     return 0
