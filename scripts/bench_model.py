@@ -2,7 +2,8 @@
 """Latency of the default model at 360x480 on this machine: ONNX Runtime vs PyTorch eager, same run.
 
 Prints params, GFLOPs, median/p95 latency of the bare network for both runtimes (2 threads
-each), their ratio, and the full Segmenter path (pre-process + ORT + post-process).
+each), their ratio, and the full Segmenter path (pre-process + ORT + post-process). The four
+are timed in alternating blocks so a noisy shared machine slows all of them alike.
 
     python scripts/bench_model.py [--model models/camvid.onnx] [--config config/train_camvid.yaml] [--runs 100]
 """
@@ -19,15 +20,26 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def timeit(fn, runs: int, warmup: int = 10) -> tuple[float, float]:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(samples), float(np.percentile(samples, 95))
+def timeit_interleaved(
+    fns: dict[str, object], runs: int, block: int = 25, warmup: int = 5
+) -> dict[str, tuple[float, float]]:
+    """Median and p95 latency (ms) of each callable, measured in alternating blocks.
+
+    Candidates take turns in blocks of ``block`` calls, so drifts of a shared machine (noisy
+    neighbours, clock changes) hit all of them alike and the ratios stay meaningful. Each
+    block starts with ``warmup`` untimed calls: another runtime's thread pool may still be
+    spinning when a block starts (strict one-call round-robin measured 2x slower for both).
+    """
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    while min(len(v) for v in samples.values()) < runs:
+        for k, fn in fns.items():
+            for _ in range(warmup):
+                fn()
+            for _ in range(min(block, runs - len(samples[k]))):
+                t = time.perf_counter()
+                fn()
+                samples[k].append((time.perf_counter() - t) * 1e3)
+    return {k: (statistics.median(v), float(np.percentile(v, 95))) for k, v in samples.items()}
 
 
 def main() -> int:
@@ -68,15 +80,17 @@ def main() -> int:
     sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     xn = x.numpy()
-    ort_med, ort_p95 = timeit(lambda: sess.run(None, {name: xn}), args.runs)
-    with torch.inference_mode():
-        pt_med, pt_p95 = timeit(lambda: model(x), args.runs)
-
     rgb = np.random.default_rng(0).integers(0, 255, (args.height, args.width, 3), np.uint8)
-    with create_backend("onnxruntime", onnx_path, num_threads=args.threads) as backend:
+    with create_backend("onnxruntime", onnx_path, num_threads=args.threads) as backend, torch.inference_mode():
         seg = Segmenter(backend, ModelSpec.for_model(onnx_path))
-        full_med, full_p95 = timeit(lambda: seg.segment(rgb, want_confidence=False), args.runs)
-        conf_med, conf_p95 = timeit(lambda: seg.segment(rgb, want_confidence=True), args.runs)
+        res = timeit_interleaved({
+            "ort": lambda: sess.run(None, {name: xn}),
+            "torch": lambda: model(x),
+            "labels": lambda: seg.segment(rgb, want_confidence=False),
+            "confidence": lambda: seg.segment(rgb, want_confidence=True),
+        }, args.runs)
+    (ort_med, ort_p95), (pt_med, pt_p95) = res["ort"], res["torch"]
+    (full_med, full_p95), (conf_med, conf_p95) = res["labels"], res["confidence"]
 
     print(f"model {onnx_path.name}: {params / 1e6:.3f} M params, {gflops:.2f} GFLOPs at {args.height}x{args.width}")
     print(f"{'runtime (' + str(args.threads) + ' threads)':<40} {'median ms':>10} {'p95 ms':>10}")
