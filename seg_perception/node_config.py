@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from seg_perception.errors import ConfigError
+from seg_perception.geometry.grid_spec import GridSpec
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -174,17 +175,8 @@ PARAMETER_NAMES = tuple(p.name for p in PARAMETERS)
 _BY_NAME = {p.name: p for p in PARAMETERS}
 
 
-@dataclass(frozen=True)
-class GridConfig:
-    """Occupancy grid extent in ``frame_id`` (metres) and cell size."""
-
-    frame_id: str = "base_link"
-    resolution: float = 0.10
-    x_min: float = 0.0
-    x_max: float = 20.0
-    y_min: float = -10.0
-    y_max: float = 10.0
-    max_range: float = 15.0
+# The node's grid settings are a GridSpec (validated on construction); the old name stays importable.
+GridConfig = GridSpec
 
 
 @dataclass(frozen=True)
@@ -206,7 +198,7 @@ class NodeConfig:
     camera_xyz: tuple[float, float, float] = (0.0, 0.0, 1.3)
     camera_rpy: tuple[float, float, float] = (0.0, 0.0, 0.0)
     use_tf: bool = False
-    grid: GridConfig = field(default_factory=GridConfig)
+    grid: GridSpec = field(default_factory=GridSpec)
     drivable_classes: tuple[str, ...] = ()
     obstacle_classes: tuple[str, ...] = ()
     query_embeddings: str = "auto"
@@ -217,14 +209,6 @@ class NodeConfig:
         values = self.as_params()
         for name, value in values.items():
             check_param(name, value)
-        g = self.grid
-        if g.x_max <= g.x_min:
-            raise ConfigError(f"parameter grid.x_max ({g.x_max}) must be greater than grid.x_min ({g.x_min})")
-        if g.y_max <= g.y_min:
-            raise ConfigError(f"parameter grid.y_max ({g.y_max}) must be greater than grid.y_min ({g.y_min})")
-        cells = ((g.x_max - g.x_min) / g.resolution) * ((g.y_max - g.y_min) / g.resolution)
-        if cells > 25_000_000:
-            raise ConfigError(f"grid of {cells:.0f} cells is too large; raise grid.resolution or shrink the extent")
 
     def as_params(self) -> dict[str, Any]:
         """The configuration as ROS parameter name -> value."""
@@ -284,7 +268,7 @@ class NodeConfig:
             camera_xyz=tuple(p["camera_pose.xyz"]),
             camera_rpy=tuple(p["camera_pose.rpy"]),
             use_tf=p["use_tf"],
-            grid=GridConfig(
+            grid=GridSpec(
                 frame_id=p["grid.frame_id"],
                 resolution=p["grid.resolution"],
                 x_min=p["grid.x_min"],

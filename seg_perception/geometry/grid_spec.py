@@ -55,30 +55,31 @@ class GridSpec:
     x_max: float = 20.0
     y_min: float = -10.0
     y_max: float = 10.0
-    max_range: float = 20.0
+    max_range: float = 15.0  # the node's grid.max_range default
 
     def __post_init__(self) -> None:
         for name in ("resolution", "x_min", "x_max", "y_min", "y_max", "max_range"):
             try:
                 value = float(getattr(self, name))
             except (TypeError, ValueError) as err:
-                raise ConfigError(f"grid.{name} must be a number, got {getattr(self, name)!r}") from err
+                raise ConfigError(f"parameter grid.{name} must be a number, got {getattr(self, name)!r}") from err
             if not math.isfinite(value):
-                raise ConfigError(f"grid.{name} must be finite, got {value}")
+                raise ConfigError(f"parameter grid.{name} must be finite, got {value}")
             object.__setattr__(self, name, value)
         if not isinstance(self.frame_id, str) or not self.frame_id:
-            raise ConfigError(f"grid.frame_id must be a non-empty string, got {self.frame_id!r}")
+            raise ConfigError(f"parameter grid.frame_id must be a non-empty string, got {self.frame_id!r}")
         if self.resolution <= 0:
-            raise ConfigError(f"grid.resolution must be > 0 metres, got {self.resolution}")
-        if self.x_max <= self.x_min or self.y_max <= self.y_min:
-            raise ConfigError(
-                f"grid extent is empty: x [{self.x_min}, {self.x_max}], y [{self.y_min}, {self.y_max}] (need max > min)"
-            )
+            raise ConfigError(f"parameter grid.resolution must be > 0 metres, got {self.resolution}")
+        for axis in ("x", "y"):
+            lo, hi = getattr(self, f"{axis}_min"), getattr(self, f"{axis}_max")
+            if hi <= lo:
+                raise ConfigError(f"parameter grid.{axis}_max ({hi}) must be greater than grid.{axis}_min ({lo})")
         if self.max_range <= 0:
-            raise ConfigError(f"grid.max_range must be > 0 metres, got {self.max_range}")
+            raise ConfigError(f"parameter grid.max_range must be > 0 metres, got {self.max_range}")
         if self.width * self.height > MAX_CELLS:
             raise ConfigError(
-                f"grid of {self.width}x{self.height} cells exceeds {MAX_CELLS}; check grid.resolution (metres per cell)"
+                f"grid of {self.width}x{self.height} cells is too large (limit {MAX_CELLS}); raise grid.resolution "
+                "(metres per cell) or shrink the extent"
             )
 
     @staticmethod
@@ -131,7 +132,7 @@ class GridSpec:
 
     @classmethod
     def of(cls, obj: Any) -> GridSpec:
-        """GridSpec from any object with the same attribute names (e.g. the node's GridConfig)."""
+        """GridSpec from any object with the same attribute names (a GridSpec is returned as is)."""
         if isinstance(obj, GridSpec):
             return obj
         names = ("frame_id", "resolution", "x_min", "x_max", "y_min", "y_max", "max_range")
