@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def timeit_interleaved(
-    fns: dict[str, object], runs: int, block: int = 25, warmup: int = 5
+    fns: dict[str, Callable[[], object]], runs: int, block: int = 25, warmup: int = 5
 ) -> dict[str, tuple[float, float]]:
     """Median and p95 latency (ms) of each callable, measured in alternating blocks.
 

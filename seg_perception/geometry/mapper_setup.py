@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 
 from seg_perception.geometry.camera import CameraPose
-from seg_perception.geometry.grid_spec import GridSpec
 from seg_perception.geometry.projection import OccupancyMapper, class_ids
 from seg_perception.model_spec import ModelSpec
 from seg_perception.node_config import NodeConfig
@@ -23,7 +22,7 @@ def build_mapper(cfg: NodeConfig, spec: ModelSpec) -> OccupancyMapper:
     """OccupancyMapper for ``cfg``'s grid and camera pose; ConfigError names unknown classes."""
     drivable, obstacles = grid_class_names(cfg, spec)
     return OccupancyMapper(
-        GridSpec.of(cfg.grid),
+        cfg.grid,
         CameraPose(cfg.camera_xyz, cfg.camera_rpy),
         class_ids(drivable, spec.class_names),
         class_ids(obstacles, spec.class_names),

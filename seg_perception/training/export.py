@@ -30,8 +30,9 @@ import yaml
 from torch import nn
 
 from seg_perception.errors import ModelError
-from seg_perception.training.data import CAMVID_CLASSES, IGNORE_INDEX, to_tensor_batch
+from seg_perception.training.data import CAMVID_CLASSES, IGNORE_INDEX, load_camvid_split, to_tensor_batch
 from seg_perception.training.model import build_model, count_parameters
+from seg_perception.training.train import _resolve, checkpoint_weights, load_config
 
 __all__ = [
     "CAMVID_COLORS",
@@ -88,16 +89,14 @@ def load_checkpoint_model(ckpt: str | Path, config: dict | None = None, use_ema:
     except Exception as exc:
         raise ModelError(f"cannot read checkpoint {path}: {exc}") from exc
     cfg = config or ck.get("config") or {}
+    state = checkpoint_weights(ck, path, use_ema)
     if "ema" in ck:  # training checkpoint (last.pt)
-        state = ck["ema"]["ema"] if use_ema else ck["model"]
         mcfg = (ck.get("config") or cfg).get("model", {})
         data = (ck.get("config") or cfg).get("data", {})
         info = {"mean": data.get("mean"), "std": data.get("std"), "epoch": int(ck.get("epoch", -1)) + 1}
-    elif "model" in ck:  # final_ema.pt
-        state, mcfg = ck["model"], ck.get("model_config") or cfg.get("model", {})
+    else:  # final_ema.pt
+        mcfg = ck.get("model_config") or cfg.get("model", {})
         info = {"mean": ck.get("mean"), "std": ck.get("std"), "epoch": ck.get("epoch")}
-    else:
-        raise ModelError(f"{path} is not a seg_perception checkpoint (keys {sorted(ck)[:5]})")
     if info["mean"] is None or info["std"] is None:
         data = cfg.get("data", {})
         info["mean"], info["std"] = data.get("mean"), data.get("std")
@@ -317,9 +316,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--yaml", default=None)
     ap.add_argument("--verify-n", type=int, default=8, help="number of val images for verification")
     args = ap.parse_args(argv)
-    from seg_perception.training.data import load_camvid_split
-    from seg_perception.training.train import _resolve, load_config
-
     cfg = load_config(args.config)
     val = load_camvid_split(_resolve(cfg["data"]["root"], cfg), "val")
     step = max(1, len(val) // max(1, args.verify_n))

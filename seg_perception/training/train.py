@@ -257,8 +257,24 @@ def _parse_deadline(value: object) -> float | None:
     return dt.timestamp()
 
 
+def checkpoint_weights(ck: dict, path: str | Path, use_ema: bool = True) -> dict:
+    """The model state dict inside a loaded checkpoint of either format this module writes.
+
+    ``last.pt`` holds ``model`` and ``ema`` (EMA weights unless ``use_ema`` is false);
+    ``final_ema.pt`` holds the EMA weights under ``model``.
+
+    Raises:
+        ModelError: ``ck`` is neither format (``path`` names it in the message).
+    """
+    if "ema" in ck:
+        return ck["ema"]["ema"] if use_ema else ck["model"]
+    if "model" in ck:
+        return ck["model"]
+    raise ModelError(f"{path} is not a seg_perception checkpoint (keys {sorted(ck)[:5]})")
+
+
 def _load_init_weights(model: nn.Module, path: Path) -> None:
-    """Load model weights for a warm start from ``final_ema.pt`` (key ``model``) or ``last.pt`` (EMA weights).
+    """Load model weights (aux head included) for a warm start from ``final_ema.pt`` or ``last.pt``.
 
     Raises:
         ModelError: missing file or weights that do not fit the configured architecture.
@@ -267,9 +283,8 @@ def _load_init_weights(model: nn.Module, path: Path) -> None:
         raise ModelError(f"train.init_checkpoint: no such file {path}")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=False)
-        sd = ck["ema"]["ema"] if "ema" in ck else ck["model"]
-        model.load_state_dict(sd)
-    except (KeyError, RuntimeError, OSError) as err:
+        model.load_state_dict(checkpoint_weights(ck, path))
+    except (RuntimeError, OSError) as err:
         raise ModelError(f"train.init_checkpoint {path} does not fit the configured model: {err}") from err
 
 
@@ -342,7 +357,16 @@ def train(
     # ---- model / optim
     model: CtxSegNet = build_model(mcfg, NUM_CLASSES)
     model.train()
+    ckpt_exists = resume and ckpt_path.is_file()
+    init_from = _resolve(tcfg["init_checkpoint"], cfg) if tcfg.get("init_checkpoint") and not ckpt_exists else None
+    if init_from is not None:
+        # Warm start (stage 2 of a two-stage schedule): weights only; optimizer, schedule and EMA
+        # counter start fresh so the new LR schedule runs in full.
+        _load_init_weights(model, init_from)
+        print(f"[init] weights from {init_from}", flush=True)
     ema = ModelEMA(model, float(tcfg.get("ema_decay", 0.999)))
+    if init_from is not None:
+        ema.updates = int(tcfg.get("init_ema_updates", 10000))  # decay at full strength from the start
     bs = int(tcfg["batch_size"])
     epochs = int(tcfg["epochs"])
     synth_share = float(scfg.get("share", 0.1)) if synth_train is not None else 0.0
@@ -362,16 +386,7 @@ def train(
         **{k: float(v) for k, v in (tcfg.get("color_jitter") or {}).items()},
     )
     start_epoch, step = 0, 0
-    init_from = None
-    if tcfg.get("init_checkpoint") and not (resume and ckpt_path.is_file()):
-        # Warm start (stage 2 of a two-stage schedule): weights only; optimizer, schedule and EMA
-        # counter start fresh so the new LR schedule runs in full.
-        init_from = _resolve(tcfg["init_checkpoint"], cfg)
-        _load_init_weights(model, init_from)
-        ema = ModelEMA(model, float(tcfg.get("ema_decay", 0.999)))
-        ema.updates = int(tcfg.get("init_ema_updates", 10000))  # decay at full strength from the start
-        print(f"[init] weights from {init_from}", flush=True)
-    if resume and ckpt_path.is_file():
+    if ckpt_exists:
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         model.load_state_dict(ck["model"])
         ema.load_state_dict(ck["ema"])
