@@ -1,0 +1,66 @@
+"""The committed training configs and the default model's provenance agree with each other.
+
+A staged recipe only reproduces the committed model if every stage builds the same
+architecture, warm-starts from the previous stage's run, never trains on ``test`` and the
+model card names the config that produced it. None of this needs the dataset.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+import yaml
+
+from seg_perception.training.model import build_model, count_parameters
+from seg_perception.training.train import load_config
+
+REPO = Path(__file__).resolve().parents[2]
+STAGE_CONFIGS = sorted((REPO / "config").glob("train_camvid*.yaml"))
+
+
+def _stage(path: Path) -> int:
+    m = re.search(r"_stage(\d+)\.yaml$", path.name)
+    return int(m.group(1)) if m else 1
+
+
+def _stages() -> list[dict]:
+    return [load_config(p) for p in sorted(STAGE_CONFIGS, key=_stage)]
+
+
+def test_configs_found() -> None:
+    assert [_stage(p) for p in sorted(STAGE_CONFIGS, key=_stage)] == list(range(1, len(STAGE_CONFIGS) + 1))
+    assert len(STAGE_CONFIGS) >= 2
+
+
+@pytest.mark.parametrize("path", STAGE_CONFIGS, ids=lambda p: p.name)
+def test_config_never_reads_test(path: Path) -> None:
+    cfg = load_config(path)
+    assert "test" not in cfg["data"]["train_splits"]
+    assert cfg["data"]["val_split"] != "test"
+
+
+def test_stages_share_architecture_and_chain_warm_starts() -> None:
+    stages = _stages()
+    first = stages[0]
+    assert "init_checkpoint" not in first["train"], "stage 1 trains from scratch"
+    for prev, cur in pairwise(stages):
+        assert cur["model"] == first["model"], f"{cur['name']}: architecture differs from stage 1"
+        assert cur["data"]["train_splits"] == first["data"]["train_splits"]
+        init = Path(cur["train"]["init_checkpoint"])
+        assert init.parent.name == prev["name"], f"{cur['name']} must warm-start from {prev['name']}"
+        assert init.name == "final_ema.pt"
+        assert cur["name"] != prev["name"] and cur["seed"] != prev["seed"]
+
+
+def test_default_model_card_names_the_last_stage() -> None:
+    card = yaml.safe_load((REPO / "models" / "camvid.yaml").read_text())
+    training = card["training"]
+    last = _stages()[-1]
+    assert card["name"] == last["name"]
+    assert (REPO / training["config"]).resolve() == Path(last["_config_path"])
+    assert Path(training["warm_start_from"]) == Path(last["train"]["init_checkpoint"])
+    model = build_model(last["model"], num_classes=len(card["class_names"]))
+    assert count_parameters(model) == training["params"]
