@@ -55,16 +55,16 @@ def main() -> int:
 
     import onnxruntime as ort
     import torch
-    import yaml
     from torch.utils.flop_counter import FlopCounterMode
 
     from seg_perception.backends import create_backend
     from seg_perception.model_spec import ModelSpec
     from seg_perception.pipeline import Segmenter
     from seg_perception.training.model import build_model, count_parameters
+    from seg_perception.training.train import load_config
 
     torch.set_num_threads(args.threads)
-    cfg = yaml.safe_load(Path(args.config).read_text())
+    cfg = load_config(args.config)
     model = build_model(cfg["model"]).eval()
     model.aux_head = None
     x = torch.randn(1, 3, args.height, args.width)

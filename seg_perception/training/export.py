@@ -188,7 +188,7 @@ def export_checkpoint(
     Returns the verification result merged with the written YAML card.
     """
     if isinstance(config, (str, Path)):
-        config = yaml.safe_load(Path(config).read_text())
+        config = load_config(config)
     config = config or {}
     model, info = load_checkpoint_model(ckpt, config)
     data_cfg = config.get("data", {})

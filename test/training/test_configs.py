@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from seg_perception.errors import ConfigError
 from seg_perception.training.model import build_model, count_parameters
 from seg_perception.training.train import load_config
 
@@ -64,3 +65,35 @@ def test_default_model_card_names_the_last_stage() -> None:
     assert Path(training["warm_start_from"]) == Path(last["train"]["init_checkpoint"])
     model = build_model(last["model"], num_classes=len(card["class_names"]))
     assert count_parameters(model) == training["params"]
+
+
+def _write(path: Path, doc: dict) -> Path:
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_base_merges_mappings_and_replaces_lists(tmp_path: Path) -> None:
+    _write(tmp_path / "a.yaml", {
+        "name": "a", "seed": 1, "data": {"root": "d", "train_splits": ["train", "val"], "ignore_index": 11},
+        "model": {"name": "CtxSegNet", "c1": 48}, "train": {"lr": 0.004, "epochs": 44},
+    })
+    _write(tmp_path / "b.yaml", {"base": "a.yaml", "name": "b", "data": {"train_splits": ["train"]},
+                                 "train": {"lr": 0.002}})
+    cfg = load_config(_write(tmp_path / "c.yaml", {"base": "b.yaml", "train": {"epochs": 10}}))
+    assert cfg["name"] == "b" and cfg["seed"] == 1 and "base" not in cfg
+    assert cfg["data"] == {"root": "d", "train_splits": ["train"], "ignore_index": 11}
+    assert cfg["train"] == {"lr": 0.002, "epochs": 10}
+    assert cfg["model"] == {"name": "CtxSegNet", "c1": 48}
+    assert Path(cfg["_config_path"]) == (tmp_path / "c.yaml").resolve()
+
+
+def test_base_errors_name_the_file(tmp_path: Path) -> None:
+    _write(tmp_path / "x.yaml", {"base": "y.yaml", "name": "x"})
+    _write(tmp_path / "y.yaml", {"base": "x.yaml", "name": "y"})
+    with pytest.raises(ConfigError, match="loops back"):
+        load_config(tmp_path / "x.yaml")
+    with pytest.raises(ConfigError, match="not found: .*missing.yaml"):
+        load_config(_write(tmp_path / "z.yaml", {"base": "missing.yaml", "name": "z"}))
+    (tmp_path / "bad.yaml").write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(_write(tmp_path / "w.yaml", {"base": "bad.yaml"}))
