@@ -142,9 +142,12 @@ def load_synthetic(
     names: list[str] = []
     for seed in seeds:
         path = cache / f"street_{seed}_{height}x{width}.npz" if cache is not None else None
+        packed = _packed_scene(path) if path is not None else None
         if path is not None and path.is_file():
             with np.load(path) as z:
                 rgb, lab = z["rgb"], z["labels"]
+        elif packed is not None:
+            rgb, lab = packed
         else:
             scene = renderer(int(seed), height=height, width=width)
             rgb = np.ascontiguousarray(np.asarray(scene.rgb, dtype=np.uint8))
@@ -161,6 +164,20 @@ def load_synthetic(
         labels.append(lab)
         names.append(f"synthetic/{seed}")
     return SegArrays(images, labels, names)
+
+
+def _packed_scene(npz_path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """A scene stored by ``scripts/pack_camvid.py`` as ``<stem>.jpg`` (RGB) + ``<stem>_labels.png``
+    beside where its ``.npz`` would be (a compact copy for a GPU machine); None if absent."""
+    jpg, png = npz_path.with_suffix(".jpg"), npz_path.with_name(npz_path.stem + "_labels.png")
+    if not (jpg.is_file() and png.is_file()):
+        return None
+    cv2 = _cv2()
+    bgr = cv2.imread(str(jpg), cv2.IMREAD_COLOR)
+    lab = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
+    if bgr is None or lab is None:
+        raise DatasetError(f"packed synthetic scene {jpg} / {png} cannot be decoded")
+    return np.ascontiguousarray(bgr[..., ::-1]), lab
 
 
 def synthetic_dataset(cfg: dict, seeds: Sequence[int], cache_dir: str | Path | None) -> SegArrays:

@@ -116,15 +116,15 @@ def miou_from_confusion(conf: torch.Tensor | np.ndarray) -> tuple[float, list[fl
 @torch.no_grad()
 def evaluate(
     model: nn.Module, data: SegArrays, mean: Sequence[float], std: Sequence[float],
-    batch_size: int = 4, num_classes: int = NUM_CLASSES,
+    batch_size: int = 4, num_classes: int = NUM_CLASSES, device: torch.device | str = "cpu",
 ) -> tuple[float, list[float]]:
-    """Full-resolution evaluation (images as stored, e.g. 360 x 480): (mIoU, per-class IoU)."""
+    """Full-resolution evaluation (images as stored, e.g. 360 x 480) on ``device``: (mIoU, per-class IoU)."""
     was_training = model.training
     model.eval()
     conf = torch.zeros(num_classes, num_classes, dtype=torch.int64)
     for b0 in range(0, len(data), batch_size):
         x, y = to_tensor_batch(data.images[b0:b0 + batch_size], data.labels[b0:b0 + batch_size], mean, std)
-        pred = model(x).argmax(1)
+        pred = model(x.to(device)).argmax(1).cpu()
         conf += confusion_matrix(pred, y, num_classes)
     model.train(was_training)
     return miou_from_confusion(conf)
@@ -323,17 +323,32 @@ def _save(path: Path, obj: dict) -> None:
 
 
 # --------------------------------------------------------------------------- train
+def _train_device(name: object) -> torch.device:
+    """``train.device``: ``cpu`` (the default, the documented path), ``cuda`` or ``auto``."""
+    name = str(name).lower()
+    if name not in ("cpu", "cuda", "auto"):
+        raise ConfigError(f"train.device must be cpu, cuda or auto, not {name!r}")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device is cuda but torch sees no CUDA device (use cpu or auto)")
+    return torch.device("cuda" if name != "cpu" and torch.cuda.is_available() else "cpu")
+
+
 def train(
-    config_path: str | Path, resume: bool = False, max_steps: int | None = None, deadline_utc: str | None = None
+    config_path: str | Path, resume: bool = False, max_steps: int | None = None, deadline_utc: str | None = None,
+    run_root: str | Path | None = None,
 ) -> dict:
     """Train as configured; returns the final metrics dict.
 
     ``max_steps`` (debug/benchmark) stops early. ``deadline_utc`` (ISO time, optional): if the
     measured epoch time shows the planned epochs cannot finish by then, the run is shortened
-    and the poly schedule compressed (logged); it never lengthens the run.
+    and the poly schedule compressed (logged); it never lengthens the run. ``run_root``
+    replaces the config's ``run_dir`` (e.g. a GPU machine's output folder).
     """
     cfg = load_config(config_path)
+    if run_root is not None:
+        cfg["run_dir"] = str(Path(run_root).resolve())
     dcfg, mcfg, tcfg = cfg["data"], cfg["model"], cfg["train"]
+    device = _train_device(tcfg.get("device", "cpu"))
     seed = int(cfg.get("seed", 0))
     torch.set_num_threads(int(tcfg.get("num_threads", 2)))
     try:
@@ -392,6 +407,7 @@ def train(
         # counter start fresh so the new LR schedule runs in full.
         _load_init_weights(model, init_from)
         print(f"[init] weights from {init_from}", flush=True)
+    model.to(device)
     ema = ModelEMA(model, float(tcfg.get("ema_decay", 0.999)))
     if init_from is not None:
         ema.updates = int(tcfg.get("init_ema_updates", 10000))  # decay at full strength from the start
@@ -407,7 +423,7 @@ def train(
         opt, _lr_lambda(plan, int(tcfg.get("warmup_steps", 200)), float(tcfg.get("poly_power", 0.9)),
                         float(tcfg.get("min_lr_ratio", 0.0)))
     )
-    crit = nn.CrossEntropyLoss(weight=torch.from_numpy(weights), ignore_index=IGNORE_INDEX)
+    crit = nn.CrossEntropyLoss(weight=torch.from_numpy(weights).to(device), ignore_index=IGNORE_INDEX)
     aux_w = float(tcfg.get("aux_weight", 0.4))
     aug = Augmenter(
         crop=tcfg["crop"], scale_range=tcfg["scale_range"], hflip=bool(tcfg.get("hflip", True)),
@@ -459,6 +475,7 @@ def train(
                   ascii=True) if tqdm else batches
         run_loss, n = 0.0, 0
         for x, y in it:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             main_out, aux_out = model.forward_train(x)
             loss = crit(main_out, y)
             if aux_out is not None and aux_w > 0:
@@ -483,7 +500,7 @@ def train(
         last = epoch + 1 == epochs or (max_steps is not None and step >= max_steps)
         if val is not None and ((epoch + 1) % eval_every == 0 or last):
             tv = time.time()
-            val_miou, per = evaluate(ema.ema, val, mean, std)
+            val_miou, per = evaluate(ema.ema, val, mean, std, device=device)
             rec.update(val_miou=val_miou, val_iou=per, eval_s=time.time() - tv)
         epoch_times.append(time.time() - te)
         if deadline is not None and epoch + 1 < epochs:
@@ -515,10 +532,11 @@ def train(
     final = {"type": "final", "val_miou": val_miou, "trained_on": splits, "synthetic": synth_status,
              "epochs_done": min(epoch + 1, epochs) if epochs > start_epoch else start_epoch, "step": step,
              "planned_epochs": int(tcfg["epochs"]), "epochs": epochs}
-    torch.save({"model": ema.ema.state_dict(), "model_config": mcfg, "mean": mean, "std": std,
+    ema_cpu = {k: v.cpu() for k, v in ema.ema.state_dict().items()}  # loadable without a GPU
+    torch.save({"model": ema_cpu, "model_config": mcfg, "mean": mean, "std": std,
                 "trained_on": splits, "epoch": final["epochs_done"]}, run_dir / "final_ema.pt")
     if synth_val is not None:
-        smiou, sper = evaluate(ema.ema, synth_val, mean, std)
+        smiou, sper = evaluate(ema.ema, synth_val, mean, std, device=device)
         final.update(synthetic_val_miou=smiou, synthetic_val_iou=sper)
         print(f"[final] synthetic held-out mIoU {100 * smiou:.1f}%", flush=True)
     log(final)
@@ -535,8 +553,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--max-steps", type=int, default=None, help="stop after N steps (debug)")
     ap.add_argument("--deadline-utc", default=None,
                     help="ISO time (e.g. 2026-11-27T06:47:00Z); shorten the run if it cannot finish by then")
+    ap.add_argument("--run-dir", default=None, help="write runs/<name>/ here instead of the config's run_dir")
     args = ap.parse_args(argv)
-    train(args.config, resume=args.resume, max_steps=args.max_steps, deadline_utc=args.deadline_utc)
+    train(args.config, resume=args.resume, max_steps=args.max_steps, deadline_utc=args.deadline_utc,
+          run_root=args.run_dir)
     return 0
 
 

@@ -19,7 +19,8 @@ from seg_perception.training.model import build_model, count_parameters
 from seg_perception.training.train import load_config
 
 REPO = Path(__file__).resolve().parents[2]
-STAGE_CONFIGS = sorted((REPO / "config").glob("train_camvid*.yaml"))
+STAGE_CONFIGS = [REPO / "config" / "train_camvid.yaml", *sorted((REPO / "config").glob("train_camvid_stage*.yaml"))]
+ALL_CONFIGS = sorted((REPO / "config").glob("train_*.yaml"))
 
 
 def _stage(path: Path) -> int:
@@ -36,7 +37,7 @@ def test_configs_found() -> None:
     assert len(STAGE_CONFIGS) >= 2
 
 
-@pytest.mark.parametrize("path", STAGE_CONFIGS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", ALL_CONFIGS, ids=lambda p: p.name)
 def test_config_never_reads_test(path: Path) -> None:
     cfg = load_config(path)
     assert "test" not in cfg["data"]["train_splits"]
@@ -97,3 +98,10 @@ def test_base_errors_name_the_file(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("name: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(_write(tmp_path / "w.yaml", {"base": "bad.yaml"}))
+
+
+def test_gpu_config_is_the_stage1_recipe_on_the_pack() -> None:
+    gpu, stage1 = load_config(REPO / "config" / "train_camvid_gpu.yaml"), _stages()[0]
+    assert gpu["model"] == stage1["model"] and gpu["train"]["device"] == "cuda"
+    assert gpu["data"]["root"] == "gpu_pack" and gpu["synthetic"]["cache_dir"] == "gpu_pack/synth_cache"
+    assert gpu["name"] not in {s["name"] for s in _stages()}
