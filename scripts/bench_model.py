@@ -2,8 +2,10 @@
 """Latency of the default model at 360x480 on this machine: ONNX Runtime vs PyTorch eager, same run.
 
 Prints params, GFLOPs, median/p95 latency of the bare network for both runtimes (2 threads
-each), their ratio, and the full Segmenter path (pre-process + ORT + post-process). The four
-are timed in alternating blocks so a noisy shared machine slows all of them alike.
+each), their ratio, and the full Segmenter path (pre-process + ORT + post-process). ONNX
+Runtime is timed as the node runs it (the backend pins the dynamic H/W to the metadata's
+360x480) and, for comparison, as a plain session with the shape left dynamic. All are timed
+in alternating blocks so a noisy shared machine slows all of them alike.
 
     python scripts/bench_model.py [--model models/camvid.onnx] [--config config/train_camvid.yaml] [--runs 100]
 """
@@ -85,21 +87,25 @@ def main() -> int:
     with create_backend("onnxruntime", onnx_path, num_threads=args.threads) as backend, torch.inference_mode():
         seg = Segmenter(backend, ModelSpec.for_model(onnx_path))
         res = timeit_interleaved({
-            "ort": lambda: sess.run(None, {name: xn}),
+            "ort": lambda: backend.infer(xn),
+            "ort_dynamic": lambda: sess.run(None, {name: xn}),
             "torch": lambda: model(x),
             "labels": lambda: seg.segment(rgb, want_confidence=False),
             "confidence": lambda: seg.segment(rgb, want_confidence=True),
         }, args.runs)
     (ort_med, ort_p95), (pt_med, pt_p95) = res["ort"], res["torch"]
+    dyn_med, dyn_p95 = res["ort_dynamic"]
     (full_med, full_p95), (conf_med, conf_p95) = res["labels"], res["confidence"]
 
     print(f"model {onnx_path.name}: {params / 1e6:.3f} M params, {gflops:.2f} GFLOPs at {args.height}x{args.width}")
     print(f"{'runtime (' + str(args.threads) + ' threads)':<40} {'median ms':>10} {'p95 ms':>10}")
     print(f"{'ONNX Runtime CPU (network)':<40} {ort_med:>10.2f} {ort_p95:>10.2f}")
+    print(f"{'ONNX Runtime, shape left dynamic':<40} {dyn_med:>10.2f} {dyn_p95:>10.2f}")
     print(f"{'PyTorch eager CPU (network)':<40} {pt_med:>10.2f} {pt_p95:>10.2f}")
     print(f"{'Segmenter: labels (pre+ORT+post)':<40} {full_med:>10.2f} {full_p95:>10.2f}")
     print(f"{'Segmenter: labels + confidence':<40} {conf_med:>10.2f} {conf_p95:>10.2f}")
     print(f"ratio PyTorch eager / ONNX Runtime: {pt_med / ort_med:.2f}x")
+    print(f"ratio dynamic-shape / pinned-shape ONNX Runtime session: {dyn_med / ort_med:.2f}x")
     return 0
 
 

@@ -136,6 +136,16 @@ def _load_builtin_backends() -> None:
             _UNAVAILABLE_REASONS.setdefault(mod, f"backend module failed to import: {err}")
 
 
+def model_spec_or_none(model_path: Path) -> Any | None:
+    """The model's metadata (``ModelSpec`` from the YAML beside it), or None if it has none."""
+    from seg_perception.model_spec import ModelSpec
+
+    try:
+        return ModelSpec.for_model(model_path)
+    except ModelError:
+        return None
+
+
 def check_model_path(model_path: str | Path) -> Path:
     """The model path as a Path, or ModelError when it is missing or not a file."""
     path = Path(model_path).expanduser()

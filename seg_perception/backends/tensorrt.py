@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from seg_perception.backends import gpu_postprocess
-from seg_perception.backends.base import Backend, TensorSpec, register_backend
+from seg_perception.backends.base import Backend, TensorSpec, model_spec_or_none, register_backend
 from seg_perception.backends.calibration import DEFAULT_MAX_IMAGES, CalibrationBatches, calibration_batches
 from seg_perception.backends.calibration import calibration_fingerprint as _calib_fingerprint
 from seg_perception.backends.engine_cache import (
@@ -456,15 +456,6 @@ def _torch_dtype(torch: ModuleType, dtype: np.dtype) -> Any:
     }[dtype.name]
 
 
-def _load_spec(model_path: Path) -> Any | None:
-    from seg_perception.model_spec import ModelSpec
-
-    try:
-        return ModelSpec.for_model(model_path)
-    except ModelError:
-        return None
-
-
 @dataclass
 class _Pinned:
     """Pinned host buffers reused per output size."""
@@ -568,7 +559,7 @@ class TensorRTBackend(Backend):
         rebuild: bool,
     ) -> EngineSource:
         trt, gpu = self._trt, self._gpu
-        spec = _load_spec(onnx_path)
+        spec = model_spec_or_none(onnx_path)
         try:
             input_name, model_shape = onnx_input(onnx_path)
         except BackendUnavailable:
