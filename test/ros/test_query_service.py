@@ -58,7 +58,20 @@ def test_queries_answer_from_the_newest_frame_without_blocking_images(harness, s
     assert (res.roi.x_offset, res.roi.y_offset) == (xs.min(), ys.min())
     assert (res.roi.width, res.roi.height) == (xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
 
-    # Stream at ~15 Hz while a second thread hammers the service: labels keep arriving.
+    def stream(first_sec: int) -> int:
+        """Publish 30 frames at ~15 Hz; returns how many were labelled."""
+        n0 = len(labels)
+        for k in range(30):
+            m = numpy_to_image_msg(rgb, "rgb8")
+            m.header.stamp.sec = first_sec + k
+            pub.publish(m)
+            time.sleep(1 / 15)
+        harness.wait_for(lambda: labels[-1].header.stamp.sec == first_sec + 29, 5)
+        return len(labels) - n0
+
+    # The same stream without and then with a second thread hammering the service: labels keep
+    # arriving at the rate this (shared, possibly busy) machine managed without queries.
+    alone = stream(900)
     stop = threading.Event()
     answers: list = []
 
@@ -66,18 +79,14 @@ def test_queries_answer_from_the_newest_frame_without_blocking_images(harness, s
         while not stop.is_set():
             answers.append(_call(client, "the car on the left"))
 
-    n0 = len(labels)
     t = threading.Thread(target=hammer)
     t.start()
     try:
-        for k in range(30):
-            m = numpy_to_image_msg(rgb, "rgb8")
-            m.header.stamp.sec = 1000 + k
-            pub.publish(m)
-            time.sleep(1 / 15)
-        harness.wait_for(lambda: labels[-1].header.stamp.sec == 1029, 5)
+        with_queries = stream(1000)
     finally:
         stop.set()
         t.join()
     assert len(answers) >= 5
-    assert len(labels) - n0 >= 20, f"only {len(labels) - n0} of 30 frames labelled while queries ran"
+    assert with_queries >= max(10, 0.6 * alone), (
+        f"{with_queries} of 30 frames labelled while queries ran, {alone} without"
+    )
