@@ -175,10 +175,6 @@ PARAMETER_NAMES = tuple(p.name for p in PARAMETERS)
 _BY_NAME = {p.name: p for p in PARAMETERS}
 
 
-# The node's grid settings are a GridSpec (validated on construction); the old name stays importable.
-GridConfig = GridSpec
-
-
 @dataclass(frozen=True)
 class NodeConfig:
     """Validated node configuration (see PARAMETERS for meanings)."""

@@ -12,11 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from seg_perception.errors import BackendUnavailable, ConfigError, ModelError
+
+if TYPE_CHECKING:
+    from seg_perception.model_spec import ModelSpec
 
 PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -136,7 +139,7 @@ def _load_builtin_backends() -> None:
             _UNAVAILABLE_REASONS.setdefault(mod, f"backend module failed to import: {err}")
 
 
-def model_spec_or_none(model_path: Path) -> Any | None:
+def model_spec_or_none(model_path: Path) -> ModelSpec | None:
     """The model's metadata (``ModelSpec`` from the YAML beside it), or None if it has none."""
     from seg_perception.model_spec import ModelSpec
 

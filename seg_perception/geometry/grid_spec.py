@@ -131,17 +131,6 @@ class GridSpec:
         return np.full(self.shape, UNKNOWN, dtype=np.int8)
 
     @classmethod
-    def of(cls, obj: Any) -> GridSpec:
-        """GridSpec from any object with the same attribute names (a GridSpec is returned as is)."""
-        if isinstance(obj, GridSpec):
-            return obj
-        names = ("frame_id", "resolution", "x_min", "x_max", "y_min", "y_max", "max_range")
-        try:
-            return cls(**{n: getattr(obj, n) for n in names})
-        except AttributeError as err:
-            raise ConfigError(f"{type(obj).__name__} lacks grid attribute: {err}") from err
-
-    @classmethod
     def from_parameters(cls, params: Mapping[str, Any], prefix: str = "grid.") -> GridSpec:
         """Build from flat ROS-style parameters (``grid.frame_id``, ``grid.resolution``, ``grid.x_min``, ...).
 

@@ -142,11 +142,10 @@ def load_synthetic(
     names: list[str] = []
     for seed in seeds:
         path = cache / f"street_{seed}_{height}x{width}.npz" if cache is not None else None
-        packed = _packed_scene(path) if path is not None else None
         if path is not None and path.is_file():
             with np.load(path) as z:
                 rgb, lab = z["rgb"], z["labels"]
-        elif packed is not None:
+        elif path is not None and (packed := _packed_scene(path)) is not None:
             rgb, lab = packed
         else:
             scene = renderer(int(seed), height=height, width=width)

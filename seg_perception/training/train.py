@@ -78,8 +78,6 @@ def load_config(path: str | Path) -> dict:
     A config may start from another with ``base: other.yaml`` (relative to its own folder) and
     list only what differs; nested mappings merge key by key, lists and scalars replace."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
     cfg = _read_config(path)
     for key in ("name", "data", "model", "train"):
         if key not in cfg:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from seg_perception.errors import ConfigError
-from seg_perception.node_config import PARAMETER_NAMES, PARAMETERS, GridConfig, NodeConfig
+from seg_perception.geometry.grid_spec import GridSpec
+from seg_perception.node_config import PARAMETER_NAMES, PARAMETERS, NodeConfig
 
 
 def test_contract_parameters_are_declared():
@@ -34,7 +35,7 @@ def test_contract_parameters_are_declared():
 def test_defaults_round_trip():
     cfg = NodeConfig()
     assert NodeConfig.from_params(cfg.as_params()) == cfg
-    assert NodeConfig.from_params({"grid.resolution": 0.2}).grid == GridConfig(resolution=0.2)
+    assert NodeConfig.from_params({"grid.resolution": 0.2}).grid == GridSpec(resolution=0.2)
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 
@@ -51,23 +49,10 @@ def test_invalid_specs_raise_config_error(kwargs):
         GridSpec(**kwargs)
 
 
-def test_from_parameters_and_of():
+def test_from_parameters():
     params = {"grid.frame_id": "odom", "grid.resolution": 0.2, "grid.x_max": 10.0, "model_path": "x"}
     g = GridSpec.from_parameters(params)
     assert (g.frame_id, g.resolution, g.x_max, g.x_min) == ("odom", 0.2, 10.0, 0.0)
     with pytest.raises(ConfigError):
         GridSpec.from_parameters({"grid.resolutoin": 0.2})
 
-    @dataclass
-    class Cfg:
-        frame_id: str = "base_link"
-        resolution: float = 0.1
-        x_min: float = 0.0
-        x_max: float = 5.0
-        y_min: float = -2.0
-        y_max: float = 2.0
-        max_range: float = 5.0
-
-    assert GridSpec.of(Cfg()) == GridSpec("base_link", 0.1, 0.0, 5.0, -2.0, 2.0, 5.0)
-    with pytest.raises(ConfigError):
-        GridSpec.of(object())
