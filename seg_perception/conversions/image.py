@@ -19,6 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from seg_perception.conversions.buffers import byte_array
 from seg_perception.errors import ImageError
 
 #: encoding -> number of 8-bit channels
@@ -181,7 +182,7 @@ def numpy_to_image_msg(arr: np.ndarray, encoding: str, header: Any = None, msg_c
     msg = (msg_cls or _default_image_cls())()
     for key in ("height", "width", "encoding", "is_bigendian", "step"):
         setattr(msg, key, fields[key])
-    msg.data = fields["data"].tobytes()
+    msg.data = byte_array(fields["data"])
     if header is not None:
         copy_header(msg.header, header)
     return msg
@@ -206,7 +207,7 @@ def rgb_to_compressed_msg(
     fmt_name, data = encode_compressed(rgb, fmt, quality)
     msg = (msg_cls or _default_compressed_cls())()
     msg.format = fmt_name
-    msg.data = data.tobytes()
+    msg.data = byte_array(data)
     if header is not None:
         copy_header(msg.header, header)
     return msg

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from seg_perception.conversions.buffers import byte_array
 from seg_perception.errors import GeometryError
 from seg_perception.geometry.grid_spec import GridSpec
 
@@ -134,7 +135,7 @@ def grid_to_msg(
     info.origin.orientation.z = 0.0
     info.origin.orientation.w = 1.0
     # array('b') is what rclpy stores; handing it over skips a per-element Python check.
-    msg.data = array.array("b", np.ascontiguousarray(grid).tobytes())
+    msg.data = byte_array(grid, "b")
     return msg
 
 
@@ -205,7 +206,7 @@ def ranges_to_scan_msg(
     msg.scan_time = float(scan_time)
     msg.range_min = float(spec.range_min)
     msg.range_max = float(spec.range_max)
-    msg.ranges = array.array("f", ranges.tobytes())
+    msg.ranges = byte_array(ranges, "f")
     msg.intensities = array.array("f")
     return msg
 
