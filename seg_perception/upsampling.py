@@ -1,0 +1,98 @@
+"""Labels of bilinearly up-sampled logits, without up-sampling the logits.
+
+Resizing K float logit planes to the image size before the arg-max costs more than the
+network at 640x480 and above. This computes the same labels from the network-size
+logits:
+
+1. arg-max at the logits' own size (labels L);
+2. every output pixel reads the 2x2 block of logit pixels that bilinear interpolation
+   (OpenCV's ``INTER_LINEAR`` sampling, half-pixel centres, edge clamping) would blend;
+3. where all four labels of that block agree, that label is the arg-max of any convex
+   blend of the four logit vectors, so it is copied (nearest look-up);
+4. only the remaining boundary pixels get their logits interpolated and arg-maxed.
+
+Step 3 is exact (a class that is the first maximum at four points stays the first
+maximum of their weighted mean), so labels match ``cv2.resize`` + arg-max except where
+float rounding splits a near tie. Confidence (when asked) is the network-size softmax
+confidence resized bilinearly: an approximation, off by a few levels at boundaries.
+See docs/architecture.md ("Post-processing").
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+UNKNOWN_LABEL = 255
+
+
+def linear_taps(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices (i0, i1) and weight of i1 for each of ``n_out`` outputs from ``n_in`` inputs.
+
+    Same sampling as ``cv2.resize(..., INTER_LINEAR)``: src = (dst + 0.5) * n_in / n_out - 0.5,
+    clamped to the first and last input.
+    """
+    src = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
+    i0 = np.floor(src).astype(np.int64)
+    frac = src - i0
+    low = i0 < 0
+    i0[low], frac[low] = 0, 0.0
+    high = i0 >= n_in - 1
+    i0[high], frac[high] = n_in - 1, 0.0
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    return i0, i1, frac.astype(np.float32)
+
+
+def first_argmax(logits: np.ndarray, best: np.ndarray | None = None) -> np.ndarray:
+    """(K, ...) float logits -> uint8 first maximum per pixel (255 where the logits are NaN).
+
+    ``best`` is ``logits.max(axis=0)`` when the caller has it already.
+    """
+    k = logits.shape[0]
+    if best is None:
+        best = logits.max(axis=0)
+    # First maximum without np.argmax over axis 0 (a strided scan, ~20x slower here): mark the
+    # maxima, weight class c by K - c, and the largest weight is the first maximum.
+    rank = np.arange(k, 0, -1, dtype=np.uint8).reshape((k,) + (1,) * (logits.ndim - 1))
+    hits = np.equal(logits, best).view(np.uint8)
+    np.multiply(hits, rank, out=hits)
+    labels = np.subtract(k, hits.max(axis=0), dtype=np.int16)
+    labels[labels == k] = UNKNOWN_LABEL
+    return labels.astype(np.uint8)
+
+
+def upsampled_labels(logits: np.ndarray, size: tuple[int, int], low_labels: np.ndarray | None = None) -> np.ndarray:
+    """HxW uint8 labels of ``logits`` (K, h, w float32) bilinearly resized to ``size`` = (H, W).
+
+    ``low_labels`` (the h x w arg-max) may be passed when already computed.
+    """
+    k, h, w = logits.shape
+    out_h, out_w = size
+    lab = first_argmax(logits) if low_labels is None else low_labels
+    y0, y1, fy = linear_taps(out_h, h)
+    x0, x1, fx = linear_taps(out_w, w)
+    # Block (i, j) = logit pixels (i..i+1, j..j+1), the last row/column repeated at the edge.
+    right = np.concatenate([lab[:, 1:], lab[:, -1:]], axis=1)
+    same = lab == right
+    uniform = same & np.concatenate([same[1:], same[-1:]], axis=0) & (lab == np.concatenate([lab[1:], lab[-1:]]))
+    full = np.ascontiguousarray(lab[y0][:, x0])
+    idx = np.flatnonzero(~uniform[y0][:, x0])
+    if idx.size:
+        ys = idx // out_w
+        xs = idx - ys * out_w
+        flat = logits.reshape(k, -1)
+        r0, r1, wy = y0[ys] * w, y1[ys] * w, fy[ys]
+        c0, c1, wx = x0[xs], x1[xs], fx[xs]
+        # (K, n) logits at the four taps, blended in place: rows first, then columns.
+        top = np.take(flat, r0 + c0, axis=1)
+        top += (np.take(flat, r0 + c1, axis=1) - top) * wx
+        bottom = np.take(flat, r1 + c0, axis=1)
+        bottom += (np.take(flat, r1 + c1, axis=1) - bottom) * wx
+        top += (bottom - top) * wy
+        np.put(full, idx, first_argmax(top))
+    return full
+
+
+def upsample_confidence(confidence: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """h x w uint8 confidence resized bilinearly to ``size`` = (H, W)."""
+    return cv2.resize(confidence, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
