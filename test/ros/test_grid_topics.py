@@ -74,6 +74,7 @@ def test_bad_camera_info_warns_and_labels_keep_flowing(harness, start_node, tiny
     node = start_node({"model_path": str(tiny_model), "diagnostics_period": 0.2, "warn_throttle": 0.01})
     labels = harness.collect(Image, "/seg_perception/labels")
     diags = harness.collect(DiagnosticArray, "/diagnostics")
+    harness.collect(OccupancyGrid, "/seg_perception/occupancy_grid")  # the grid is built only while wanted
     img_pub = harness.node.create_publisher(Image, "image", qos_profile_sensor_data)
     info_pub = harness.node.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
     bad = _info(fx=0.0)
@@ -95,3 +96,27 @@ def test_bad_camera_info_warns_and_labels_keep_flowing(harness, start_node, tiny
     assert harness.publish_until(img_pub, msg, lambda: len(labels) > n)
     assert "occupancy grid skipped" in node.output and "focal" in node.output
     assert node.proc.poll() is None
+
+
+def _count(diags: list, key: str) -> int:
+    for arr in reversed(diags):
+        for kv in arr.status[0].values:
+            if kv.key == key:
+                return int(kv.value)
+    return 0
+
+
+def test_grid_and_scan_cost_nothing_until_someone_subscribes(harness, start_node, tiny_model):
+    node = start_node({"model_path": str(tiny_model), "diagnostics_period": 0.2})
+    labels = harness.collect(Image, "/seg_perception/labels")
+    diags = harness.collect(DiagnosticArray, "/diagnostics")
+    img_pub = harness.node.create_publisher(Image, "image", qos_profile_sensor_data)
+    info_pub = harness.node.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
+    msg = numpy_to_image_msg(render_street(8, 90, 120).rgb, "rgb8")
+    assert harness.publish_until(info_pub, _info(), lambda: False, timeout=1.0) is False
+    assert harness.publish_until(img_pub, msg, lambda: len(labels) >= 5), node.output
+    assert harness.wait_for(lambda: _count(diags, "published_labels") >= 5)
+    assert _count(diags, "published_occupancy_grid") == 0 and _count(diags, "published_obstacle_scan") == 0
+    assert "no camera_info received yet" not in node.output
+    scans = harness.collect(LaserScan, "/seg_perception/obstacle_scan")
+    assert harness.publish_until(img_pub, msg, lambda: len(scans) > 0), node.output

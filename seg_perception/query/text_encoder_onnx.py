@@ -1,0 +1,139 @@
+"""all-MiniLM-L6-v2 on ONNX Runtime: the query embeddings without torch in the node.
+
+sentence-transformers pulls torch (about 400 MB resident) into the node for a 6-layer
+text encoder. The same weights, exported once to ONNX, run on the ONNX Runtime the node
+already has, with the ``tokenizers`` package for WordPiece:
+
+    python -m seg_perception.query.text_encoder_onnx   # export (torch needed here only)
+
+``make setup`` runs it; otherwise the first ``OnnxSentenceModel.load`` runs the export in
+a child process, so torch never enters the node's process. The pipeline matches the
+model's ``modules.json``: BERT -> mean pooling over the attention mask -> L2 norm.
+The export lands in the engine cache folder, keyed by the weights' sha256.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from seg_perception.errors import ModelError
+
+MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
+
+
+def onnx_path(model_dir: Path) -> Path:
+    """Where the export of ``model_dir``'s weights lives (``SEG_PERCEPTION_CACHE`` or XDG cache)."""
+    from seg_perception.backends.engine_cache import default_cache_dir, sha256_file
+
+    digest = sha256_file(model_dir / "model.safetensors")[:16]
+    return Path(default_cache_dir()) / "text_encoders" / f"minilm-{digest}.onnx"
+
+
+def export(model_dir: Path, out: Path) -> Path:
+    """Export the BERT body of a sentence-transformers folder to ONNX (needs torch and transformers)."""
+    import torch
+    from transformers import AutoModel
+
+    bert = AutoModel.from_pretrained(str(model_dir)).eval()
+
+    class _Body(torch.nn.Module):  # keyword call: forward's positional order differs across versions
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001, ANN202
+            return self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    model = _Body().eval()
+    ids = torch.ones((1, 8), dtype=torch.int64)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    axes = {0: "batch", 1: "tokens"}
+    with torch.no_grad():
+        torch.onnx.export(
+            model,
+            (ids, ids, torch.zeros_like(ids)),
+            str(tmp),
+            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=["last_hidden_state"],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes, "last_hidden_state": axes},
+            opset_version=17,
+            dynamo=False,
+        )
+    os.replace(tmp, out)  # atomic: a concurrent reader sees no half-written file
+    return out
+
+
+class OnnxSentenceModel:
+    """Callable like ``SentenceTransformer.encode`` for the parts the query engine uses.
+
+    Args:
+        model_dir: a sentence-transformers folder with ``tokenizer.json`` and ``model.safetensors``.
+        threads: ONNX Runtime intra-op threads (1: a phrase takes a few ms and never competes
+            with the segmentation backend).
+    """
+
+    def __init__(self, model_dir: Path, threads: int = 1) -> None:
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+        except ImportError as err:
+            raise ModelError(f"onnxruntime or tokenizers is not importable: {err}") from err
+        path = onnx_path(model_dir)
+        if not path.is_file():
+            # torch is imported in the child only.
+            cmd = [sys.executable, "-m", "seg_perception.query.text_encoder_onnx", str(model_dir)]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if done.returncode != 0 or not path.is_file():
+                tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+                raise ModelError(f"cannot export the text encoder to ONNX: {tail[0]}")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, int(threads))
+        opts.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as err:  # a corrupt cache file: say where it is
+            raise ModelError(f"cannot load text encoder {path}: {err}") from err
+        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._tokenizer.enable_truncation(MAX_TOKENS)
+        self._tokenizer.enable_padding()
+        self.path = path
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, **_: object) -> np.ndarray:
+        """(len(texts), 384) float32 L2-normalised mean-pooled embeddings."""
+        out = []
+        for i in range(0, len(texts), batch_size):
+            enc = self._tokenizer.encode_batch(list(texts[i : i + batch_size]))
+            ids = np.array([e.ids for e in enc], np.int64)
+            mask = np.array([e.attention_mask for e in enc], np.int64)
+            types = np.array([e.type_ids for e in enc], np.int64)
+            hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
+            m = mask[..., None].astype(np.float32)
+            pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+            out.append(pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12))
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 384), np.float32)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Export the bundled (or given) model to its cache path and print the path."""
+    from seg_perception.query.embeddings import bundled_model_path
+
+    args = sys.argv[1:] if argv is None else argv
+    model_dir = Path(args[0]) if args else bundled_model_path()
+    target = onnx_path(model_dir)
+    if not target.is_file():
+        export(model_dir, target)
+    print(target)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
