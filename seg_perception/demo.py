@@ -226,7 +226,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default="../shared/datasets/camvid", help="CamVid-layout folder (default: %(default)s)")
     p.add_argument("--split", default="test")
     p.add_argument("--frames", type=int, default=None, help="use only the first N frames")
-    p.add_argument("--rate", type=float, default=15.0, help="camera rate, Hz (default: %(default)s)")
+    p.add_argument("--rate", type=float, default=30.0, help="camera rate, Hz (default: %(default)s)")
     p.add_argument("--out", default="demo_output")
     p.add_argument("--model", default=None, help="ONNX model (default: the bundled model)")
     p.add_argument("--backend", default="auto")

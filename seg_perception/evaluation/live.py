@@ -212,6 +212,10 @@ def evaluate_bag_live(
         if truth is not None:
             result.confusion = ConfusionMatrix(spec.num_classes, spec.ignore_index, spec.class_names)
 
+        # The node subprocess inherits it; both ends need it for frames above 512 KiB.
+        from seg_perception.ros.transport import apply_default_profile
+
+        apply_default_profile()
         context = rclpy.Context()
         rclpy.init(context=context)
         node_proc: _NodeProcess | None = None

@@ -16,6 +16,10 @@ import pytest
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(1, 100)))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+# The shipped Fast DDS profile, as env.sh, the launch file and the node's main set it.
+from seg_perception.ros.transport import apply_default_profile
+
+apply_default_profile()
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed (run `make setup`)")
 
