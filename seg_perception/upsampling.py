@@ -75,22 +75,48 @@ def upsampled_labels(logits: np.ndarray, size: tuple[int, int], low_labels: np.n
     right = np.concatenate([lab[:, 1:], lab[:, -1:]], axis=1)
     same = lab == right
     uniform = same & np.concatenate([same[1:], same[-1:]], axis=0) & (lab == np.concatenate([lab[1:], lab[-1:]]))
-    full = np.ascontiguousarray(lab[y0][:, x0])
-    idx = np.flatnonzero(~uniform[y0][:, x0])
+    # Any corner of a uniform block carries its label; OpenCV's exact nearest neighbour
+    # (source floor((dst + 0.5) * scale), clamped) always reads one of the block's corners.
+    full = cv2.resize(lab, (out_w, out_h), interpolation=cv2.INTER_NEAREST_EXACT)
+    idx, block, bi, bj = _mixed_pixels(~uniform, y0, x0, out_w)
     if idx.size:
+        flat = logits.reshape(k, -1)
+        bi1, bj1 = np.minimum(bi + 1, h - 1), np.minimum(bj + 1, w - 1)
+        # (K, blocks) logits at the four corners of each mixed block, then per pixel.
+        corners = [np.take(flat, r * w + c, axis=1) for r, c in ((bi, bj), (bi, bj1), (bi1, bj), (bi1, bj1))]
         ys = idx // out_w
         xs = idx - ys * out_w
-        flat = logits.reshape(k, -1)
-        r0, r1, wy = y0[ys] * w, y1[ys] * w, fy[ys]
-        c0, c1, wx = x0[xs], x1[xs], fx[xs]
-        # (K, n) logits at the four taps, blended in place: rows first, then columns.
-        top = np.take(flat, r0 + c0, axis=1)
-        top += (np.take(flat, r0 + c1, axis=1) - top) * wx
-        bottom = np.take(flat, r1 + c0, axis=1)
-        bottom += (np.take(flat, r1 + c1, axis=1) - bottom) * wx
+        wy, wx = fy[ys], fx[xs]
+        top = np.take(corners[0], block, axis=1)
+        top += (np.take(corners[1], block, axis=1) - top) * wx
+        bottom = np.take(corners[2], block, axis=1)
+        bottom += (np.take(corners[3], block, axis=1) - bottom) * wx
         top += (bottom - top) * wy
         np.put(full, idx, first_argmax(top))
     return full
+
+
+def _mixed_pixels(
+    mixed: np.ndarray, y0: np.ndarray, x0: np.ndarray, out_w: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pixels whose block is mixed: (flat output index, block number, block rows, block columns).
+
+    Output rows reading block row i form one run (``y0`` is sorted), so each mixed block
+    expands to a rectangle of output pixels; the work is proportional to those pixels only.
+    """
+    bi, bj = np.nonzero(mixed)
+    h, w = mixed.shape
+    r_start = np.searchsorted(y0, np.arange(h), "left")
+    r_count = np.searchsorted(y0, np.arange(h), "right") - r_start
+    c_start = np.searchsorted(x0, np.arange(w), "left")
+    c_count = np.searchsorted(x0, np.arange(w), "right") - c_start
+    nr, nc = r_count[bi], c_count[bj]
+    size = nr * nc
+    block = np.repeat(np.arange(bi.size), size)
+    offset = np.arange(block.size) - np.repeat(np.cumsum(size) - size, size)
+    cols = nc[block]
+    rows = r_start[bi][block] + offset // cols
+    return rows * out_w + c_start[bj][block] + offset % cols, block, bi, bj
 
 
 def upsample_confidence(confidence: np.ndarray, size: tuple[int, int]) -> np.ndarray:
