@@ -72,6 +72,7 @@ def run_camera(args: argparse.Namespace) -> int:
 
     def on_labels(msg: Image) -> None:
         t = time.time_ns()
+        counts.setdefault("first_label_ns", t)
         with lock:
             lat.append((t - (msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec)) / 1e6)
 
@@ -96,7 +97,7 @@ def run_camera(args: argparse.Namespace) -> int:
     end = time.monotonic() + 60
     while img_pub.get_subscription_count() < 1 and time.monotonic() < end:
         time.sleep(0.05)
-    time.sleep(1.0)
+    time.sleep(0.2)
     info = CameraInfo(width=w, height=h, distortion_model="plumb_bob")
     f = 0.8 * w
     info.k = [f, 0.0, (w - 1) / 2, 0.0, f, (h - 1) / 2, 0.0, 0.0, 1.0]
@@ -122,7 +123,9 @@ def run_camera(args: argparse.Namespace) -> int:
     print("DONE", flush=True)
     with lock:
         arr = np.asarray(lat)
+    first = counts.pop("first_label_ns", None)
     out = {
+        "first_labels_s": (first - args.t0_ns) / 1e9 if first and args.t0_ns else float("nan"),
         "sent": count,
         "labelled": int(arr.size),
         "median_ms": float(np.median(arr)) if arr.size else float("nan"),
@@ -173,7 +176,9 @@ def run_cell(
             "image:=/bench/image",
         ]
         labels, prefix = "/naive_seg/labels", "/naive_seg/"
-    node = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    t0_ns = time.time_ns()
+    log = tempfile.TemporaryFile("w+")  # a pipe nobody reads could fill and stall the node
+    node = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     cam_cmd = [
         sys.executable,
         __file__,
@@ -186,7 +191,7 @@ def run_cell(
         str(args.duration),
     ]
     cam_cmd += ["--reliability", reliability, "--labels-topic", labels, "--grid-prefix", prefix]
-    cam_cmd += ["--data", str(args.data)] + (["--grid"] if grid else [])
+    cam_cmd += ["--data", str(args.data), "--t0-ns", str(t0_ns)] + (["--grid"] if grid else [])
     cam = subprocess.Popen(cam_cmd, env=env, stdout=subprocess.PIPE, text=True)
     cpu0 = None
     result: dict = {}
@@ -203,10 +208,13 @@ def run_cell(
     cam.wait()
     node.send_signal(signal.SIGINT)
     try:
-        out, _ = node.communicate(timeout=15)
+        node.wait(timeout=15)
     except subprocess.TimeoutExpired:
         node.kill()
-        out, _ = node.communicate()
+        node.wait()
+    log.seek(0)
+    out = log.read()
+    log.close()
     if kind == "naive":
         for line in out.splitlines()[::-1]:
             if line.startswith("{"):
@@ -226,7 +234,8 @@ def fmt(r: dict) -> str:
     return (
         f"sent {r['sent']:4d}  received {r['node_received']:4d}  labelled {r['labelled']:4d}  "
         f"{r['fps']:5.1f} fps  e2e {r['median_ms']:6.1f} / {r['p95_ms']:6.1f} ms  "
-        f"cpu {r['cpu_s_per_frame'] * 1e3:5.1f} ms/frame  rss {r['peak_rss_mib']:5.0f} MiB"
+        f"cpu {r['cpu_s_per_frame'] * 1e3:5.1f} ms/frame  rss {r['peak_rss_mib']:5.0f} MiB  "
+        f"first labels {r['first_labels_s']:.1f} s after start"
     )
 
 
@@ -241,6 +250,7 @@ def main() -> int:
     p.add_argument("--labels-topic", default="/seg_perception/labels")
     p.add_argument("--grid-prefix", default="/seg_perception/")
     p.add_argument("--grid", action="store_true")
+    p.add_argument("--t0-ns", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--matrix", action="store_true", help="transport matrix instead of the node comparison")
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets" / "camvid")
     p.add_argument("--model", type=Path, default=ROOT / "models" / "camvid.onnx")

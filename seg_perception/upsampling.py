@@ -122,3 +122,18 @@ def _mixed_pixels(
 def upsample_confidence(confidence: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """h x w uint8 confidence resized bilinearly to ``size`` = (H, W)."""
     return cv2.resize(confidence, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+
+
+#: The grid projects labels of at most this (height, width): a 10 cm cell needs no 720p detail,
+#: and the lookup's memory and build time grow with the pixel count.
+GRID_MAX_LABEL_HW = (480, 640)
+
+
+def labels_for_grid(labels: np.ndarray, max_hw: tuple[int, int] = GRID_MAX_LABEL_HW) -> np.ndarray:
+    """HxW uint8 labels shrunk by nearest neighbour to fit ``max_hw`` (aspect kept); unchanged when they fit."""
+    h, w = labels.shape[:2]
+    scale = min(max_hw[0] / h, max_hw[1] / w)
+    if scale >= 1.0:
+        return labels
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST_EXACT)

@@ -40,6 +40,7 @@ from seg_perception.ros.diagnostics import build_diagnostics
 from seg_perception.ros.parameters import declare_parameters, declare_read_only
 from seg_perception.ros.transport import apply_default_profile
 from seg_perception.runtime_stats import PipelineStats
+from seg_perception.upsampling import labels_for_grid
 
 NODE_NAME = "seg_perception"
 
@@ -189,7 +190,7 @@ class SegmentationNode(Node):
             over = overlay(rgb, seg.labels, self.spec.colors, self.config.overlay_alpha)
             self.overlay_pub.publish(numpy_to_image_msg(over, "rgb8", header))
             self.stats.on_publish("overlay")
-        grid_ms = self._publish_grid(seg.labels, header)
+        grid_ms = self._publish_grid(labels_for_grid(seg.labels), header)
         frame = Frame(
             rgb=rgb,
             labels=seg.labels,

@@ -73,3 +73,15 @@ def test_bundled_model_labels_match_the_old_path_at_720p() -> None:
     # At the network's own size nothing changed: the plain arg-max.
     same, _ = seg.postprocess(logits[None], seg.geometry(360, 480), want_confidence=False)
     assert np.array_equal(same, argmax_confidence(logits, False)[0])
+
+
+def test_labels_for_grid_shrink_big_frames_only() -> None:
+    from seg_perception.upsampling import labels_for_grid
+
+    small = np.arange(48 * 64, dtype=np.uint8).reshape(48, 64)
+    assert labels_for_grid(small) is small
+    big = np.zeros((720, 1280), np.uint8)
+    big[:, 640:] = 3
+    out = labels_for_grid(big)
+    assert out.shape == (360, 640)
+    assert (out[:, :320] == 0).all() and (out[:, 320:] == 3).all()
