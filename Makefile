@@ -26,8 +26,8 @@ lint: setup
 demo: setup       ## stream CamVid test (or synthetic) frames through the live node; writes demo_output/
 	$(ENV) && seg-perception demo --data "$(DATA)" --out demo_output
 
-bench: setup      ## latency figures for our model, grid projection and queries
-	$(ENV) && python scripts/bench_model.py && python scripts/bench_grid.py && python scripts/bench_query.py && python scripts/bench_query_service.py
+bench: setup      ## latency figures: model, grid projection, queries, per-frame path, live node vs naive node
+	$(ENV) && python scripts/bench_model.py && python scripts/bench_grid.py && python scripts/bench_query.py && python scripts/bench_query_service.py && python scripts/bench_frame_path.py && python scripts/bench_stream.py
 
 clean:
 	rm -rf build install log demo_output
