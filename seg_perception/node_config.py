@@ -35,6 +35,8 @@ class ParamDef:
     read_only: bool = False
     choices: tuple[str, ...] = ()
     validate: Callable[[Any], str | None] | None = None  # returns an error message or None
+    dynamic: bool = False  # may be changed at run time (applied at the next frame); else read-only
+    range: tuple[float, float] | None = None  # inclusive bounds, published in the descriptor
 
 
 def _positive(v: Any) -> str | None:
@@ -83,6 +85,7 @@ PARAMETERS: tuple[ParamDef, ...] = (
         2,
         "CPU inference threads (onnxruntime/torch); 0 = library default.",
         validate=_non_negative_int,
+        range=(0, 256),
     ),
     ParamDef(
         "input_size",
@@ -119,15 +122,25 @@ PARAMETERS: tuple[ParamDef, ...] = (
         "Image subscription queue depth; the node always processes the newest frame (a depth of 1 lets"
         " DDS overwrite frames before the executor takes them).",
         validate=_depth,
+        range=(1, 100),
     ),
     ParamDef("publish_overlay", "bool", True, "Publish ~/overlay (computed only while someone subscribes)."),
-    ParamDef("overlay_alpha", "double", 0.5, "Weight of class colours in ~/overlay, 0..1.", validate=_unit),
+    ParamDef(
+        "overlay_alpha",
+        "double",
+        0.5,
+        "Weight of class colours in ~/overlay, 0..1.",
+        validate=_unit,
+        dynamic=True,
+        range=(0.0, 1.0),
+    ),
     ParamDef(
         "camera_pose.xyz",
         "double[]",
         [0.0, 0.0, 1.3],
         "Camera position in the grid frame, metres (x forward, y left, z up).",
         validate=_vec3,
+        dynamic=True,
     ),
     ParamDef(
         "camera_pose.rpy",
@@ -135,6 +148,7 @@ PARAMETERS: tuple[ParamDef, ...] = (
         [0.0, 0.0, 0.0],
         "Camera body roll, pitch, yaw in the grid frame, radians (REP-103; positive pitch looks down).",
         validate=_vec3,
+        dynamic=True,
     ),
     ParamDef(
         "use_tf",
@@ -144,20 +158,32 @@ PARAMETERS: tuple[ParamDef, ...] = (
         "stamp instead of camera_pose.* (needs tf2_ros).",
     ),
     ParamDef("grid.frame_id", "string", "base_link", "Frame of ~/occupancy_grid and ~/obstacle_scan."),
-    ParamDef("grid.resolution", "double", 0.10, "Grid cell size, metres.", validate=_positive),
-    ParamDef("grid.x_min", "double", 0.0, "Grid extent forward, metres (min)."),
-    ParamDef("grid.x_max", "double", 20.0, "Grid extent forward, metres (max)."),
-    ParamDef("grid.y_min", "double", -10.0, "Grid extent left, metres (min)."),
-    ParamDef("grid.y_max", "double", 10.0, "Grid extent left, metres (max)."),
+    ParamDef(
+        "grid.resolution",
+        "double",
+        0.10,
+        "Grid cell size, metres.",
+        validate=_positive,
+        dynamic=True,
+        range=(0.001, 10.0),
+    ),
+    ParamDef("grid.x_min", "double", 0.0, "Grid extent forward, metres (min).", dynamic=True),
+    ParamDef("grid.x_max", "double", 20.0, "Grid extent forward, metres (max).", dynamic=True),
+    ParamDef("grid.y_min", "double", -10.0, "Grid extent left, metres (min).", dynamic=True),
+    ParamDef("grid.y_max", "double", 10.0, "Grid extent left, metres (max).", dynamic=True),
     ParamDef(
         "grid.max_range",
         "double",
         15.0,
         "Ground hits farther than this from the camera are ignored, metres.",
         validate=_positive,
+        dynamic=True,
+        range=(0.01, 1000.0),
     ),
-    ParamDef("drivable_classes", "string[]", [], "Class names that are free ground; [] = the model's default."),
-    ParamDef("obstacle_classes", "string[]", [], "Class names that block; [] = the model's default."),
+    ParamDef(
+        "drivable_classes", "string[]", [], "Class names that are free ground; [] = the model's default.", dynamic=True
+    ),
+    ParamDef("obstacle_classes", "string[]", [], "Class names that block; [] = the model's default.", dynamic=True),
     ParamDef(
         "query.embeddings",
         "string",
@@ -165,14 +191,30 @@ PARAMETERS: tuple[ParamDef, ...] = (
         "Sentence embeddings for ~/segment_query: auto (when installed), on (required), off (lexicon only).",
         choices=EMBEDDINGS,
     ),
-    ParamDef("diagnostics_period", "double", 1.0, "Seconds between /diagnostics messages.", validate=_positive),
-    ParamDef("warn_throttle", "double", 5.0, "Seconds between repeated warnings about bad input.", validate=_positive),
+    ParamDef(
+        "diagnostics_period",
+        "double",
+        1.0,
+        "Seconds between /diagnostics messages.",
+        validate=_positive,
+        range=(0.01, 3600.0),
+    ),
+    ParamDef(
+        "warn_throttle",
+        "double",
+        5.0,
+        "Seconds between repeated warnings about bad input.",
+        validate=_positive,
+        dynamic=True,
+        range=(0.001, 3600.0),
+    ),
     ParamDef(
         "class_names", "string[]", [], "Read-only: class names of the loaded model (label id = index).", read_only=True
     ),
 )
 
 PARAMETER_NAMES = tuple(p.name for p in PARAMETERS)
+DYNAMIC_PARAMETERS = tuple(p.name for p in PARAMETERS if p.dynamic)
 _BY_NAME = {p.name: p for p in PARAMETERS}
 
 
@@ -281,6 +323,19 @@ class NodeConfig:
             warn_throttle=p["warn_throttle"],
         )
 
+    def with_changes(self, changes: Mapping[str, Any]) -> NodeConfig:
+        """A new validated config with ``changes`` (parameter name -> value) applied.
+
+        Raises ConfigError naming the parameter when a name is unknown, not dynamic, or a value is refused.
+        """
+        for name in changes:
+            d = _BY_NAME.get(name)
+            if d is None:
+                raise ConfigError(f"unknown parameter '{name}'")
+            if not d.dynamic:
+                raise ConfigError(f"parameter {name} is read-only at run time (restart the node to change it)")
+        return NodeConfig.from_params({**self.as_params(), **changes})
+
     @classmethod
     def from_yaml(cls, path: str | Path, node_name: str = "seg_perception") -> NodeConfig:
         """Build from a ROS params file (``<node>: ros__parameters: {...}``); keys that are not node
@@ -346,6 +401,8 @@ def check_param(name: str, value: Any) -> None:
     value = coerce_param(name, value)
     if d.choices and value not in d.choices:
         raise ConfigError(f"parameter {name}: '{value}' is not one of {', '.join(d.choices)}")
+    if d.range is not None and not d.range[0] <= value <= d.range[1]:
+        raise ConfigError(f"parameter {name} = {value!r} must be in {d.range[0]}..{d.range[1]}")
     if d.validate is not None:
         msg = d.validate(value)
         if msg:

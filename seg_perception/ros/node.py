@@ -40,7 +40,7 @@ from seg_perception.node_config import NodeConfig
 from seg_perception.pipeline import Frame, Segmenter, overlay
 from seg_perception.query.engine import QueryAnswer, QueryEngine
 from seg_perception.ros.diagnostics import build_diagnostics
-from seg_perception.ros.parameters import declare_parameters, declare_read_only
+from seg_perception.ros.parameters import LiveParameters, declare_parameters, declare_read_only
 from seg_perception.ros.transport import apply_default_profile
 from seg_perception.runtime_stats import PipelineStats
 from seg_perception.upsampling import labels_for_grid
@@ -85,6 +85,8 @@ class SegmentationNode(Node):
         except ConfigError as err:
             raise ConfigError(f"parameters drivable_classes/obstacle_classes: {err}") from err
         self._tf = _TfPoseSource(self, cfg.grid.frame_id) if cfg.use_tf else None
+        # After every declaration: rclpy runs on-set callbacks for declarations too.
+        self._live = LiveParameters(self, cfg, self._prepare_config)
 
         self.stats = PipelineStats()
         self._lock = threading.Condition()
@@ -151,6 +153,21 @@ class SegmentationNode(Node):
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self.camera_info = msg
 
+    def _prepare_config(self, config: NodeConfig) -> Any:
+        """The grid mapper for a changed config (on-set callback); ConfigError refuses the change."""
+        try:
+            return build_mapper(config, self.spec)
+        except (ConfigError, GeometryError) as err:
+            raise ConfigError(f"parameters drivable_classes/obstacle_classes/grid/camera_pose: {err}") from err
+
+    def _apply_live_parameters(self) -> None:
+        """Swap in parameters accepted since the last frame (worker thread, before a frame)."""
+        pending = self._live.take()
+        if pending is not None:
+            self.config, self.mapper = pending
+            self._applied_info = None  # the new mapper needs the camera intrinsics again
+            self.get_logger().info("parameters changed: applied from this frame on")
+
     def warn_throttled(self, key: str, text: str) -> None:
         """Log ``text`` at most once per ``warn_throttle`` seconds per ``key``."""
         now = time.monotonic()
@@ -178,6 +195,7 @@ class SegmentationNode(Node):
                 self.get_logger().error(f"processing failed: {err!r}")
 
     def _process(self, msg: Image | CompressedImage, received: float) -> None:
+        self._apply_live_parameters()
         t0 = time.perf_counter()
         rgb = compressed_msg_to_rgb(msg) if isinstance(msg, CompressedImage) else image_msg_to_rgb(msg)
         decode_ms = (time.perf_counter() - t0) * 1e3
