@@ -113,10 +113,14 @@ def test_merged_miou_equals_eval_bag_on_all_frames(ray_local: Any, fleet: Simple
     assert (tmp_path / "fleet.md").read_text().count("| ok |") == 4
 
 
-def test_corrupt_bag_is_failed_and_others_counted(ray_local: Any, fleet: SimpleNamespace, tmp_path: Path) -> None:
+def test_corrupt_bag_from_manifest_is_failed_and_others_counted(
+    ray_local: Any, fleet: SimpleNamespace, tmp_path: Path
+) -> None:
     corrupt = tmp_path / "corrupt.mcap"
     corrupt.write_bytes(b"this is not an mcap file" * 10)
-    rc, out = _eval_bags(fleet, tmp_path / "out.json", [fleet.bags[0], str(corrupt), fleet.bags[1]])
+    manifest = tmp_path / "bags.txt"
+    manifest.write_text(f"# three bags\n{fleet.bags[0]}\ncorrupt.mcap\n\n{fleet.bags[1]}\n")  # relative to the file
+    rc, out = _eval_bags(fleet, tmp_path / "out.json", [], "--manifest", str(manifest))
     assert rc == 1
     statuses = {Path(b["path"]).name: b for b in out["bags"]}
     assert statuses["corrupt.mcap"]["status"] == "failed" and "corrupt.mcap" in statuses["corrupt.mcap"]["error"]
