@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         import cv2
         import yaml
 
-        params = yaml.safe_load((ROOT / "config" / "camvid.yaml").read_text())["seg_perception"]["ros__parameters"]
+        params = yaml.safe_load((ROOT / "config" / "camvid.yaml").read_text())["/**"]["ros__parameters"]
         intr, pose = intrinsics_from_parameters(params), pose_from_parameters(params)
         # 0016E5 is the sequence config/camvid.yaml was estimated on.
         path = sorted((args.camvid / "trainannot").glob("0016E5_*.png"))[60]

@@ -67,14 +67,14 @@ def test_params_files_set_only_declared_parameters(name):
     path = ROOT / "config" / name
     if not path.exists():
         pytest.skip(f"{path} not present")
-    params = yaml.safe_load(path.read_text())["seg_perception"]["ros__parameters"]
+    params = yaml.safe_load(path.read_text())["/**"]["ros__parameters"]
     # camera_info.* is read by the demo's camera-info publisher, not by the node.
     unknown = {k for k in params if k not in PARAMETER_NAMES and not k.startswith("camera_info.")}
     assert not unknown, f"{name} sets parameters the node does not declare: {unknown}"
 
 
 def test_default_yaml_lists_every_parameter_with_its_default():
-    params = yaml.safe_load((ROOT / "config" / "default.yaml").read_text())["seg_perception"]["ros__parameters"]
+    params = yaml.safe_load((ROOT / "config" / "default.yaml").read_text())["/**"]["ros__parameters"]
     for p in PARAMETERS:
         if p.read_only:
             assert p.name not in params
@@ -92,3 +92,17 @@ def test_node_starts_from_the_default_params_file(harness, start_node, tiny_mode
 
 
 pytestmark = pytest.mark.ros
+
+
+def test_namespaced_node_reads_the_shipped_params_file(harness, start_node, tiny_model):
+    """Keyed ``/**:``, config/camvid.yaml reaches /robot1/seg_perception (a ``seg_perception:`` key did not)."""
+    from rcl_interfaces.srv import GetParameters
+
+    node = start_node({"model_path": str(tiny_model)}, {"__ns": "/robot1"}, params_file=ROOT / "config" / "camvid.yaml")
+    client = harness.node.create_client(GetParameters, "/robot1/seg_perception/get_parameters")
+    assert client.wait_for_service(timeout_sec=30.0), node.output
+    future = client.call_async(GetParameters.Request(names=["drivable_classes", "obstacle_classes"]))
+    assert harness.wait_for(future.done, 20.0)
+    drivable, obstacles = (list(v.string_array_value) for v in future.result().values)
+    assert drivable == ["road"]  # camvid.yaml's value, not the default []
+    assert "pedestrian" in obstacles
