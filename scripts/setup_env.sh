@@ -51,5 +51,11 @@ colcon build --symlink-install --base-paths "$ROOT" \
 # The query text encoder on ONNX Runtime (keeps torch out of the node); cached, idempotent.
 (cd "$ROOT" && "$VENV/bin/python" -m seg_perception.query.text_encoder_onnx > log/text_encoder.txt 2>&1) \
   || echo "warning: text encoder export failed (log/text_encoder.txt); the node exports it at first use"
+echo "== fetch detector model (Objectron SSD, pinned npm package, sha256-checked, cached outside the repo)"
+if command -v npm >/dev/null 2>&1; then
+  "$VENV/bin/python" -m seg_perception.cli fetch-models || echo "WARNING: detector fetch failed; queries for cup/bottle/... will say so. Retry: seg-perception fetch-models"
+else
+  echo "NOTE: npm not found; detector not installed (queries for cup/bottle/... will say so). Install npm, then: seg-perception fetch-models"
+fi
 touch "$VENV/.setup-done"
 echo "== environment ready: source scripts/env.sh"
