@@ -106,3 +106,33 @@ def test_namespaced_node_reads_the_shipped_params_file(harness, start_node, tiny
     drivable, obstacles = (list(v.string_array_value) for v in future.result().values)
     assert drivable == ["road"]  # camvid.yaml's value, not the default []
     assert "pedestrian" in obstacles
+
+
+def _launch_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("camera_launch_helpers", LAUNCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]  # imports no `launch` at module level
+    return module
+
+
+def test_launch_helpers_overrides_params_file_and_profile(tmp_path):
+    m = _launch_module()
+    # Only non-empty string arguments override; values stay strings (no YAML parsing).
+    assert m.string_overrides({"model_path": "", "backend": "onnxruntime", "image_transport": ""}) == {
+        "backend": "onnxruntime"
+    }
+    for tricky in ("~", "null", "123", "true", "it's.onnx"):
+        assert m.string_overrides({"model_path": tricky}) == {"model_path": tricky}
+    assert m.parse_bool("use_sim_time", "True") is True and m.parse_bool("use_sim_time", "false") is False
+    with pytest.raises(ValueError, match="use_sim_time"):
+        m.parse_bool("use_sim_time", "yes please")
+    with pytest.raises(ValueError, match="does not exist"):
+        m.check_params_file(str(tmp_path / "missing.yaml"))
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "fastdds_profile.xml").write_text("<profiles/>")
+    env = m.profile_environment({}, str(tmp_path))
+    assert set(env) == {"FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE"}
+    assert all(v == str(tmp_path / "config" / "fastdds_profile.xml") for v in env.values())
+    assert m.profile_environment({"FASTRTPS_DEFAULT_PROFILES_FILE": "/mine.xml"}, str(tmp_path)) == {}
