@@ -21,7 +21,6 @@ SUBCOMMAND_MODULES = (
     "seg_perception.query.cli",  # query
     "seg_perception.backends.cli",  # build-engine
     "seg_perception.backends.precision_cli",  # quantize
-    "seg_perception.backends.precision_cli",  # quantize
     "seg_perception.geometry.cli",  # grid tools
     "seg_perception.demo",  # demo
     "seg_perception.detection.fetch",  # fetch-models
