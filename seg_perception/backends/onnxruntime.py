@@ -32,7 +32,9 @@ class OnnxRuntimeBackend(Backend):
         model_path: ONNX file.
         device: "cpu" or "cuda" (CUDAExecutionProvider, needs onnxruntime-gpu).
         num_threads: intra-op threads on CPU (0 = onnxruntime's default).
-        precision: only "fp32" is run as is; fp16/int8 need TensorRT or a converted model.
+        precision: "fp32" runs the model as stored; "int8" runs its Q/DQ copy (see
+            backends.precision.int8_model_for); "fp16" is refused (ConfigError).
+        calibration_dir: images to generate the Q/DQ copy from when none exists (int8 only).
         input_size: (H, W) the pipeline will feed a dynamic-size model (else the metadata's
             ``input_size``, rounded up to its ``size_divisor``, as the Segmenter sizes its input).
             The session is then built for that one shape: ONNX Runtime plans a fixed shape
@@ -43,17 +45,34 @@ class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
     def __init__(
-        self, model_path: str | Path, device: str = "cpu", num_threads: int = 0, precision: str = "fp32",
-        input_size: tuple[int, int] | list[int] | None = None, **_: Any,
+        self,
+        model_path: str | Path,
+        device: str = "cpu",
+        num_threads: int = 0,
+        precision: str = "fp32",
+        input_size: tuple[int, int] | list[int] | None = None,
+        calibration_dir: str | Path | None = None,
+        **_: Any,
     ) -> None:
         try:
             import onnxruntime as ort
         except ImportError as err:
             raise BackendUnavailable(f"onnxruntime is not installed: {err}") from err
-        if precision != "fp32":
+        if precision == "fp16":
+            # Refused, not mapped: ORT's CPU provider has no fp16 kernels for most ops and runs them
+            # through casts, slower than fp32; "auto" lowers fp16 to fp32 itself and says so.
             raise ConfigError(
-                f"precision '{precision}' needs the tensorrt backend; onnxruntime runs the ONNX model as stored (fp32)"
+                "precision 'fp16' is not run on onnxruntime (CPU has no fast fp16 kernels); use fp32 or int8 here, "
+                "fp16 on tensorrt"
             )
+        self.model_path = Path(model_path)
+        if precision == "int8":
+            # INT8 is a model transformation: run the Q/DQ copy (a verified sibling NAME_int8.onnx,
+            # or one generated into the precision cache from calibration_dir).
+            from seg_perception.backends.precision import int8_model_for
+
+            model_path = self.model_path = int8_model_for(model_path, calibration_dir or _.get("calib_dir"))
+        self.precision = precision
         providers = ["CPUExecutionProvider"]
         if device.startswith("cuda"):
             if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -85,9 +104,7 @@ class OnnxRuntimeBackend(Backend):
         except Exception as err:
             raise ModelError(f"cannot load ONNX model {model_path}: {err}") from err
 
-    def _pin_free_dims(
-        self, opts: Any, model_path: str | Path, input_size: tuple[int, int] | list[int] | None
-    ) -> bool:
+    def _pin_free_dims(self, opts: Any, model_path: str | Path, input_size: tuple[int, int] | list[int] | None) -> bool:
         """Fix the input's symbolic N/H/W to the shape the pipeline feeds; True if any was fixed."""
         shape = self._session.get_inputs()[0].shape
         symbolic = [(i, d) for i, d in enumerate(shape) if isinstance(d, str) and d]
@@ -118,6 +135,10 @@ class OnnxRuntimeBackend(Backend):
     @property
     def device(self) -> str:
         return self._device
+
+    @property
+    def description(self) -> str:
+        return f"onnxruntime {self.precision} on {self._device} ({self.model_path.name})"
 
     def infer(self, tensor: np.ndarray) -> np.ndarray:
         feed = {self._input.name: np.ascontiguousarray(tensor, dtype=self._input.dtype)}

@@ -8,8 +8,9 @@ Order for ``auto`` (fastest first), by model file type:
 
 The option ``auto_order`` (a list such as ``["tensorrt", "torch:cuda", "onnxruntime:cpu"]``)
 replaces the order; entries that cannot read the model's file type are skipped with
-that reason. A backend that cannot honour the requested precision (ONNX Runtime runs
-fp32 only; torch has no int8) is tried at fp32 and the selection says so: ``auto``
+that reason. A backend that cannot honour the requested precision (ONNX Runtime has no
+fp16, or int8 without a Q/DQ model or calibration images; torch has no int8) is tried at
+fp32 and the selection says so: ``auto``
 prefers running at all to refusing. An explicitly named backend gets exactly the
 requested precision, and fails with a clear message when it cannot run: no silent
 fallback when the user asked for one.
@@ -53,7 +54,7 @@ BACKEND_FORMATS: dict[str, tuple[str, ...]] = {
 #: precisions each backend can run (others are tried at fp32 by "auto").
 BACKEND_PRECISIONS: dict[str, tuple[str, ...]] = {
     "tensorrt": ("fp32", "fp16", "int8"),
-    "onnxruntime": ("fp32",),
+    "onnxruntime": ("fp32", "int8"),
     "torch": ("fp32", "fp16"),
 }
 
@@ -120,17 +121,21 @@ class Selection:
         reasons: one "<backend>: <why>" per candidate skipped, in the order tried.
         notes: remarks on the chosen backend (e.g. precision lowered to fp32).
         requested: the backend name asked for ("auto" or an explicit name).
+        precision: the precision the chosen backend runs ("auto" reports it in the summary).
     """
 
     backend: Backend
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     requested: str = "auto"
+    precision: str = ""
 
     @property
     def summary(self) -> str:
         """One line for logs and diagnostics."""
         head = f"using {self.backend.description}"
+        if self.precision:
+            head += f", precision {self.precision}"
         if self.notes:
             head += f" [{'; '.join(self.notes)}]"
         if self.requested != "auto":
@@ -173,9 +178,23 @@ def select_backend(name: str, model_path: str | Path, **options: Any) -> Selecti
         if precision not in BACKEND_PRECISIONS.get(backend_name, PRECISIONS):
             opts["precision"] = "fp32"
             notes.append(f"{backend_name} cannot run {precision}; running fp32")
+        ran = str(opts.get("precision", "fp32"))
         try:
             backend = create_backend(backend_name, model_path, **opts)
-        except (BackendUnavailable, ConfigError, ModelError) as err:
+        except ConfigError as err:
+            if opts.get("precision", "fp32") == "fp32":
+                reasons.append(f"{label}: {err}")
+                errors.append(err)
+                continue
+            try:  # this backend cannot make the precision here (e.g. no int8 model): run it at fp32
+                backend = create_backend(backend_name, model_path, **{**opts, "precision": "fp32"})
+            except (BackendUnavailable, ConfigError, ModelError) as err2:
+                reasons.append(f"{label}: {err2}")
+                errors.append(err2)
+                continue
+            ran = "fp32"
+            notes.append(f"{backend_name} cannot run {precision} here ({err}); running fp32")
+        except (BackendUnavailable, ModelError) as err:
             reasons.append(f"{label}: {err}")
             errors.append(err)
             LOG.debug("backend auto: %s skipped", label, exc_info=True)
@@ -184,7 +203,7 @@ def select_backend(name: str, model_path: str | Path, **options: Any) -> Selecti
             reasons.append(f"{label}: unexpected {type(err).__name__}: {err}")
             LOG.warning("backend auto: %s failed unexpectedly; trying the next backend", label, exc_info=True)
             continue
-        selection = Selection(backend, reasons, notes)
+        selection = Selection(backend, reasons, notes, precision=str(getattr(backend, "precision", ran)))
         LOG.info("backend auto: %s", selection.summary)
         return selection
     message = "no backend could load the model: " + "; ".join(reasons)

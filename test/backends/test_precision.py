@@ -67,3 +67,25 @@ def test_int8_model_for_needs_a_model_or_calibration(tmp_path: Path) -> None:
     src = _tiny_model(tmp_path)
     with pytest.raises(ConfigError, match="seg-perception quantize"):
         precision.int8_model_for(src)
+
+
+def test_onnxruntime_int8_runs_the_qdq_sibling_and_refuses_fp16(tmp_path: Path) -> None:
+    from seg_perception.backends import create_backend
+
+    src = _tiny_model(tmp_path)
+    calib = _images(tmp_path / "imgs", 6)
+    precision.quantize_int8(src, calib, tmp_path / "tiny_int8.onnx", calib_images=4, verify_images=2, use_cache=False)
+    with create_backend("onnxruntime", src, precision="int8") as be:
+        assert be.model_path.name == "tiny_int8.onnx" and "int8" in be.description
+        assert be.infer(np.zeros((1, 3, 16, 24), np.float32)).shape == (1, 3, 16, 24)
+    with pytest.raises(ConfigError, match="fp16"):
+        create_backend("onnxruntime", src, precision="fp16")
+
+
+def test_auto_reports_precision_and_lowers_int8_without_a_qdq_model(tmp_path: Path) -> None:
+    from seg_perception.backends.select import select_backend
+
+    src = _tiny_model(tmp_path)
+    sel = select_backend("auto", src, precision="int8", auto_order=["onnxruntime:cpu"])
+    assert sel.precision == "fp32" and "precision fp32" in sel.summary
+    assert any("cannot run int8" in n for n in sel.notes)
