@@ -16,9 +16,9 @@ Pre-processing (documented contract):
 Post-processing maps the network output back to the *input image's* resolution: the
 padded border is cropped, and the class id is the arg-max of the logits resized
 bilinearly (labels by nearest neighbour); confidence is the softmax probability of that
-class scaled to 0..255. When the image is larger than the network output, the labels are
-computed without resizing the logits (``seg_perception.upsampling``) and confidence is
-resized from the network size.
+class scaled to 0..255. When the image is larger than the network output and no
+confidence is wanted, the same labels are computed without resizing the logits
+(``seg_perception.upsampling``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import numpy as np
 from seg_perception.backends.base import Backend
 from seg_perception.errors import ImageError, ModelError
 from seg_perception.model_spec import ModelSpec
-from seg_perception.upsampling import UNKNOWN_LABEL, first_argmax, upsample_confidence, upsampled_labels
+from seg_perception.upsampling import UNKNOWN_LABEL, first_argmax, upsampled_labels
 
 __all__ = ["UNKNOWN_LABEL", "Frame", "Geometry", "Segmentation", "Segmenter", "argmax_confidence"]
 
@@ -194,12 +194,10 @@ class Segmenter:
         if out.shape[1] != self.spec.num_classes:
             raise ModelError(f"model produced {out.shape[1]} classes; metadata lists {self.spec.num_classes}")
         logits = self._crop(out[0], geo)  # K, h', w'
-        if logits.shape[1:] != (h, w) and logits.shape[1] <= h and logits.shape[2] <= w:
+        if not want_confidence and logits.shape[1:] != (h, w) and logits.shape[1] <= h and logits.shape[2] <= w:
             # Up-sampling: the labels of resizing the logits first, at a fraction of the cost
-            # (seg_perception/upsampling.py); confidence is resized from the network size.
-            low_labels, low_conf = argmax_confidence(logits, want_confidence)
-            labels = upsampled_labels(logits, (h, w), low_labels)
-            return labels, None if low_conf is None else upsample_confidence(low_conf, (h, w))
+            # (seg_perception/upsampling.py). Confidence needs every softmax, so it takes the full path.
+            return upsampled_labels(logits, (h, w)), None
         if logits.shape[1:] != (h, w):
             k = logits.shape[0]
             hwk = np.ascontiguousarray(logits.transpose(1, 2, 0), dtype=np.float32)

@@ -13,9 +13,8 @@ logits:
 
 Step 3 is exact (a class that is the first maximum at four points stays the first
 maximum of their weighted mean), so labels match ``cv2.resize`` + arg-max except where
-float rounding splits a near tie. Confidence (when asked) is the network-size softmax
-confidence resized bilinearly: an approximation, off by a few levels at boundaries.
-See docs/architecture.md ("Post-processing").
+float rounding splits a near tie. Confidence needs the softmax of every interpolated
+pixel, so the pipeline resizes the logits when ``~/confidence`` is subscribed.
 """
 
 from __future__ import annotations
@@ -117,11 +116,6 @@ def _mixed_pixels(
     cols = nc[block]
     rows = r_start[bi][block] + offset // cols
     return rows * out_w + c_start[bj][block] + offset % cols, block, bi, bj
-
-
-def upsample_confidence(confidence: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """h x w uint8 confidence resized bilinearly to ``size`` = (H, W)."""
-    return cv2.resize(confidence, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
 
 
 #: The grid projects labels of at most this (height, width): a 10 cm cell needs no 720p detail,
