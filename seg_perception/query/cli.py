@@ -42,6 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--embeddings", default="auto", help="sentence embeddings: auto (default), on (required), off (lexicon only)"
     )
+    p.add_argument(
+        "--detector", default="auto", help="object detector for cup, bottle, ...: auto (if fetched, default) or off"
+    )
     p.add_argument("--json", default=None, help="also write the answer fields to this JSON file")
     p.set_defaults(func=_cmd_query)
 
@@ -132,7 +135,8 @@ def _cmd_query(args: argparse.Namespace) -> int:
             raise ConfigError("--classes only applies with --labels (a model brings its own class names)")
         labels, confidence, classes, info = _segment(rgb, args.model, args.backend)
 
-    engine = QueryEngine(classes, use_embeddings=args.embeddings)
+    detector = None if str(args.detector).lower() in ("off", "none", "false") else "auto"
+    engine = QueryEngine(classes, use_embeddings=args.embeddings, detector=detector)
     log.info("query embeddings: %s", engine.embedding_status)
     answer = engine.answer(args.text, rgb, labels, confidence)
     _write_mask(args.out, answer.mask)

@@ -25,6 +25,7 @@ import numpy as np
 
 from seg_perception.errors import ConfigError, ModelError
 from seg_perception.query.attributes import MIN_COLOUR_FRACTION, colour_scores, dominant_colour
+from seg_perception.query.detected import DetectorQueries
 from seg_perception.query.embeddings import SentenceEmbedder
 from seg_perception.query.grounding import (
     ANCHOR_MARGIN,
@@ -113,6 +114,8 @@ class QueryEngine:
         use_embeddings: "auto" (use the bundled all-MiniLM-L6-v2 if it loads, else the lexicon),
             True / "required" / "on" (require it; ModelError if it cannot load), False / "disabled" /
             "off" (lexicon only), or a path to a sentence-transformers model folder (required).
+        detector: object detector for phrases the model has no class for ("cup"): "auto" (load from the
+            model cache on first use), None (off) or a ``seg_perception.detection.Detector``.
         background: load the embedding model in a background thread; queries use the lexicon until
             it is ready (``embedding_status`` says "loading"). Load failures are then reported in
             ``embedding_status`` instead of raised.
@@ -141,6 +144,7 @@ class QueryEngine:
         device: str = "cpu",
         torch_threads: int | None = None,
         on_ready: Callable[[str], None] | None = None,
+        detector: object = "auto",
     ) -> None:
         names = [str(n) for n in class_names] if class_names is not None else []
         if not names:
@@ -155,6 +159,7 @@ class QueryEngine:
             threshold=SIMILARITY_THRESHOLD if threshold is None else float(threshold),
             margin=ANCHOR_MARGIN if margin is None else float(margin),
         )
+        self.detector_queries = DetectorQueries(detector)
         self._status_lock = threading.Lock()
         self._ready = threading.Event()
         self._loader: threading.Thread | None = None
@@ -373,6 +378,10 @@ class QueryEngine:
             return early
         text = str(text)
         parsed, g = self.ground(text)
+        if not g.found or g.kind == "similarity":
+            via_detector = self.detector_queries.answer(parsed, _quote(text), rgb, h, w)
+            if via_detector is not None:
+                return via_detector
         if not g.found:
             ans = self._not_grounded(text, parsed, g)
             ans.mask = empty

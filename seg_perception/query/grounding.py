@@ -391,7 +391,9 @@ class ClassGrounder:
         words = list(head)
         if not words:
             return Grounding(-1, "", 0.0, "none", "")
-        grams = list(ngrams(words))
+        # Head-final: a sub-phrase must end at the last word, so a compound noun never grounds on its
+        # modifier ("car park", "bus stop", "bike helmet" are not car, bus, bicycle).
+        grams = [g for g in ngrams(words) if g[1] == len(words)]
         for _, _, phrase in grams:
             forms = [(phrase, False), *((s, True) for s in phrase_singulars(phrase))]
             # Class names (as written, then singularised) before synonyms: "cars" is the plural of car.

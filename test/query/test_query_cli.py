@@ -50,7 +50,7 @@ def test_labels_mode_selects_the_true_instance(files, street, capsys):
 
 def test_not_found_exit_code_and_empty_mask(files, street, capsys):
     argv = ["query", "--image", str(files["image"]), "--labels", str(files["labels"]), "--classes", CAMVID]
-    assert _run([*argv, "--text", "cup", "--out", str(files["out"]), "--embeddings", "off"]) == 1
+    assert _run([*argv, "--text", "cup", "--out", str(files["out"]), "--embeddings", "off", "--detector", "off"]) == 1
     mask = cv2.imread(str(files["out"]), cv2.IMREAD_UNCHANGED)
     assert mask.shape == street.labels.shape and not mask.any()
     assert "'cup' is not a class of this model" in capsys.readouterr().out

@@ -20,7 +20,8 @@ ROAD, SKY, CAR, PED = 3, 0, 8, 9
 
 @pytest.fixture(scope="module")
 def engine() -> QueryEngine:
-    return QueryEngine(CAMVID_CLASSES, use_embeddings=False)
+    # Segmentation classes only: detector-backed phrases ("cup") are covered in test_detected.py.
+    return QueryEngine(CAMVID_CLASSES, use_embeddings=False, detector=None)
 
 
 def _check_answer_shape(ans: QueryAnswer, shape: tuple[int, int]) -> None:
