@@ -51,6 +51,9 @@ LOG = logging.getLogger(__name__)
 
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 MIN_TENSORRT_MAJOR = 10
+#: TensorRT 11.0 removed BuilderFlag.FP16/INT8 and the implicit-INT8 calibrators: precision
+#: must come from the model (strongly typed networks, Q/DQ for INT8).
+STRONGLY_TYPED_ONLY_MAJOR = 11
 
 #: TensorRT DataType member name -> numpy dtype name.
 TRT_DTYPE_NAMES: dict[str, str] = {
@@ -77,15 +80,26 @@ def import_tensorrt() -> ModuleType:
             "(python3-libnvinfer), on x86 install TensorRT 10 from NVIDIA"
         ) from err
     version = str(getattr(trt, "__version__", "0"))
-    try:
-        major = int(version.split(".")[0])
-    except ValueError:
-        major = 0
+    major = tensorrt_major(trt)
     if major < MIN_TENSORRT_MAJOR:
         raise BackendUnavailable(
             f"TensorRT {version} found; this backend needs TensorRT >= {MIN_TENSORRT_MAJOR} (named-tensor API)"
         )
     return trt
+
+
+def tensorrt_major(trt: ModuleType) -> int:
+    """Major version of a ``tensorrt`` module (0 when unreadable)."""
+    try:
+        return int(str(getattr(trt, "__version__", "0")).split(".")[0])
+    except ValueError:
+        return 0
+
+
+def strongly_typed_flag(trt: ModuleType) -> Any | None:
+    """``NetworkDefinitionCreationFlag.STRONGLY_TYPED`` where this TensorRT has it (10.x from 10.0, 11)."""
+    flags = getattr(trt, "NetworkDefinitionCreationFlag", None)
+    return getattr(flags, "STRONGLY_TYPED", None) if flags is not None else None
 
 
 def cuda_gpu(device: str | int = "cuda") -> GpuInfo:
@@ -133,7 +147,20 @@ def numpy_dtype(trt_dtype: Any) -> np.dtype:
 # -- logging -------------------------------------------------------------------------
 
 
+_LOGGERS: dict[int, Any] = {}
+_LOGGER_LOCK = threading.Lock()
+
+
 def make_logger(trt: ModuleType) -> Any:
+    """The process's one ``trt.ILogger`` (TensorRT keeps one per process and warns on a second)."""
+    with _LOGGER_LOCK:
+        logger = _LOGGERS.get(id(trt))
+        if logger is None:
+            logger = _LOGGERS[id(trt)] = _new_logger(trt)
+        return logger
+
+
+def _new_logger(trt: ModuleType) -> Any:
     """A ``trt.ILogger`` forwarding TensorRT's messages to Python logging."""
 
     class _Logger(trt.ILogger):  # type: ignore[misc,name-defined]
@@ -198,9 +225,17 @@ def onnx_input(onnx_path: Path) -> tuple[str, tuple[int | None, ...]]:
     return inputs[0].name, tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims)
 
 
-def _parse_onnx(trt: ModuleType, logger: Any, onnx_path: Path) -> tuple[Any, Any, Any]:
+def _parse_onnx(trt: ModuleType, logger: Any, onnx_path: Path, strongly_typed: bool = False) -> tuple[Any, Any, Any]:
     builder = trt.Builder(logger)
-    network = builder.create_network(0)  # TensorRT 10: always explicit batch, EXPLICIT_BATCH is ignored
+    flags = 0  # TensorRT 10/11: always explicit batch, EXPLICIT_BATCH is ignored
+    if strongly_typed:
+        flag = strongly_typed_flag(trt)
+        if flag is None:
+            raise BackendUnavailable(
+                f"TensorRT {trt.__version__} has no strongly-typed networks; a Q/DQ or fp16 model needs TensorRT >= 10"
+            )
+        flags = 1 << int(flag)
+    network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors)) or "unknown error"
@@ -299,7 +334,16 @@ def build_serialized_engine(
     an entropy calibrator. The timing cache from earlier builds on this GPU is loaded
     (a corrupt one is ignored with a warning) and the updated one returned.
     """
-    builder, network, _parser = _parse_onnx(trt, logger, request.onnx_path)
+    # Precision carried by the model (Q/DQ int8, fp16 weights): strongly typed, no precision flags.
+    # That is the only way on TensorRT 11 and the recommended one on 10.x.
+    typed = request.precision == "int8" and tensorrt_major(trt) >= STRONGLY_TYPED_ONLY_MAJOR
+    if request.precision == "fp16" and tensorrt_major(trt) >= STRONGLY_TYPED_ONLY_MAJOR:
+        raise BackendUnavailable(
+            f"TensorRT {trt.__version__} has no FP16 builder flag (removed in 11.0) and needs an fp16 ONNX model, "
+            "which this project does not make yet; use precision fp32 or int8 (Q/DQ) on TensorRT 11"
+        )
+    # TensorRT 10.x keeps the (deprecated) FP16 flag and implicit INT8 calibrators.
+    builder, network, _parser = _parse_onnx(trt, logger, request.onnx_path, strongly_typed=typed)
     config = builder.create_builder_config()
     if request.workspace_bytes:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(request.workspace_bytes))
@@ -314,7 +358,7 @@ def build_serialized_engine(
     calibrator = None
     if request.precision == "fp16":
         config.set_flag(trt.BuilderFlag.FP16)
-    elif request.precision == "int8":
+    elif request.precision == "int8" and not typed:  # implicit INT8, TensorRT 10.x only
         config.set_flag(trt.BuilderFlag.INT8)
         config.set_flag(trt.BuilderFlag.FP16)
         calibrator = make_entropy_calibrator(trt, request, gpu)
@@ -332,8 +376,11 @@ def build_serialized_engine(
             LOG.warning("ignoring an unreadable TensorRT timing cache (%s); starting a new one", problem)
     if cache_obj is None:
         cache_obj = config.create_timing_cache(b"")
-    if cache_obj is not None:
-        config.set_timing_cache(cache_obj, False)
+    if cache_obj is not None and config.set_timing_cache(cache_obj, False) is False:
+        LOG.warning("TensorRT rejected the timing cache (another TensorRT or GPU?); starting a new one")
+        fresh = config.create_timing_cache(b"")
+        if fresh is not None:
+            config.set_timing_cache(fresh, True)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None and calibrator is not None and getattr(calibrator, "used_cache", False):
         # Scales cached by an earlier calibration no longer fit (e.g. the file was damaged):
@@ -515,6 +562,35 @@ class TensorRTBackend(Backend):
         self._closed = False
         self._lock = threading.Lock()
         self._logger = make_logger(trt)
+        # Builder, runtime and context on the device the buffers use (multi-GPU hosts).
+        self._device_ctx = torch.cuda.device(gpu.index)
+        with self._device_ctx:
+            self._init(
+                trt,
+                gpu,
+                model_path,
+                precision,
+                engine_cache_dir,
+                calibration_dir,
+                calib_max_images,
+                input_size,
+                workspace_mb,
+                rebuild,
+            )
+
+    def _init(
+        self,
+        trt: ModuleType,
+        gpu: GpuInfo,
+        model_path: str | Path,
+        precision: str,
+        engine_cache_dir: str | Path | None,
+        calibration_dir: str | Path | None,
+        calib_max_images: int,
+        input_size: Any,
+        workspace_mb: int,
+        rebuild: bool,
+    ) -> None:
         self._runtime = trt.Runtime(self._logger)
         model_path = Path(model_path)
         input_size = tuple(input_size) if input_size else None  # type: ignore[assignment]
@@ -575,7 +651,13 @@ class TensorRTBackend(Backend):
         batches = None
         calib_fp = ""
         calib_cache = None
-        if precision == "int8":
+        if precision == "int8" and tensorrt_major(trt) >= STRONGLY_TYPED_ONLY_MAJOR:
+            # No implicit INT8 on TensorRT 11: build the Q/DQ model strongly typed.
+            from seg_perception.backends.precision import int8_model_for
+
+            onnx_path = int8_model_for(onnx_path, calib_dir)
+            model_sha = model_fingerprint(onnx_path)
+        elif precision == "int8":
             if not calib_dir:
                 raise ConfigError(
                     "precision int8 needs a folder of sample images for calibration "
@@ -624,18 +706,23 @@ class TensorRTBackend(Backend):
                 shape = (opt[0], opt[1], int(input_size[0]), int(input_size[1]))
                 if any(s < a or s > b for s, a, b in zip(shape, mn, mx, strict=True)):
                     raise ConfigError(f"input_size {list(input_size)} is outside the engine's profile {mn}..{mx}")
-        self._context.set_input_shape(inp.name, shape)
+        if self._context.set_input_shape(inp.name, shape) is False:
+            raise ConfigError(
+                f"input shape {list(shape)} is outside what engine input {inp.name} accepts; "
+                "rebuild the engine for this size (input_size / --input-size)"
+            )
         self._device = torch.device("cuda", self._gpu.index)
         self._stream = torch.cuda.Stream(device=self._device)
         self._dbuf: dict[str, Any] = {}
-        for t in self.io:
-            tshape = tuple(int(d) for d in self._context.get_tensor_shape(t.name))
-            if any(d < 0 for d in tshape):
-                raise ModelError(f"engine output {t.name} has a data-dependent shape {tshape}; not supported")
-            # zeros: the warm-up run below reads the input before any frame was copied in
-            buf = torch.zeros(tshape, dtype=_torch_dtype(torch, t.dtype), device=self._device)
-            self._context.set_tensor_address(t.name, buf.data_ptr())
-            self._dbuf[t.name] = buf
+        with torch.cuda.stream(self._stream):  # zeroed on the stream the warm-up runs on
+            for t in self.io:
+                tshape = tuple(int(d) for d in self._context.get_tensor_shape(t.name))
+                if any(d < 0 for d in tshape):
+                    raise ModelError(f"engine output {t.name} has a data-dependent shape {tshape}; not supported")
+                # zeros: the warm-up run below reads the input before any frame was copied in
+                buf = torch.zeros(tshape, dtype=_torch_dtype(torch, t.dtype), device=self._device)
+                self._context.set_tensor_address(t.name, buf.data_ptr())
+                self._dbuf[t.name] = buf
         self._in, self._out = inp, outputs[0]
         self._in_shape = tuple(self._dbuf[inp.name].shape)
         out_shape = tuple(self._dbuf[self._out.name].shape)
@@ -713,6 +800,8 @@ class TensorRTBackend(Backend):
         Returns None (caller falls back to ``infer``) when the output is not logits.
         """
         torch = self._torch
+        if self._closed:
+            raise ModelError("the TensorRT backend is closed")
         out = self._dbuf[self._out.name]
         if not gpu_postprocess.is_logits_output(out):
             return None
