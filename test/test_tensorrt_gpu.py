@@ -47,6 +47,19 @@ def _unavailable() -> str | None:
 
 
 REASON = _unavailable()
+
+
+def _float_precision() -> str:
+    """fp16 where TensorRT still has the FP16 flag (10.x); fp32 on 11+, which refuses fp16 (no fp16 ONNX yet)."""
+    try:
+        import tensorrt
+
+        return "fp16" if int(str(tensorrt.__version__).split(".")[0]) < 11 else "fp32"
+    except (ImportError, OSError, ValueError):
+        return "fp16"
+
+
+PRECISION = _float_precision()
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(REASON is not None, reason=f"TensorRT GPU test: {REASON}")]
 
 
@@ -154,7 +167,7 @@ def _agreement(backend, model: Path, frames, reference) -> tuple[float, float]:
 def test_fp16_build_then_cache_hit_and_agreement(model, frames, reference, cache_dir) -> None:
     from seg_perception.backends.tensorrt import TensorRTBackend
 
-    first = TensorRTBackend(model, precision="fp16", engine_cache_dir=cache_dir)
+    first = TensorRTBackend(model, precision=PRECISION, engine_cache_dir=cache_dir)
     try:
         assert first.source.built and first.source.path.exists()
         assert first.input_spec.static_hw is not None
@@ -163,7 +176,7 @@ def test_fp16_build_then_cache_hit_and_agreement(model, frames, reference, cache
         first.close()
     print(f"fp16 agreement with ONNX Runtime CPU: {slow:.4f} (logits path), {fast:.4f} (GPU arg-max path)")
     assert slow >= 0.99 and fast >= 0.99
-    second = TensorRTBackend(model, precision="fp16", engine_cache_dir=cache_dir)
+    second = TensorRTBackend(model, precision=PRECISION, engine_cache_dir=cache_dir)
     try:
         assert not second.source.built and second.source.reason == "cache hit"
     finally:
@@ -186,11 +199,11 @@ def test_int8_calibrated_agreement(model, frames, reference, cache_dir, camvid) 
 def test_corrupt_cached_engine_is_rebuilt(model, cache_dir, caplog) -> None:
     from seg_perception.backends.tensorrt import TensorRTBackend
 
-    with TensorRTBackend(model, precision="fp16", engine_cache_dir=cache_dir) as b:
+    with TensorRTBackend(model, precision=PRECISION, engine_cache_dir=cache_dir) as b:
         path = b.source.path
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with caplog.at_level(logging.WARNING), TensorRTBackend(model, precision="fp16", engine_cache_dir=cache_dir) as b:
+    with caplog.at_level(logging.WARNING), TensorRTBackend(model, precision=PRECISION, engine_cache_dir=cache_dir) as b:
         assert b.source.built
     assert any("rebuilding" in r.message for r in caplog.records)
 
@@ -198,7 +211,7 @@ def test_corrupt_cached_engine_is_rebuilt(model, cache_dir, caplog) -> None:
 def test_prebuilt_engine_file_as_model_path(model, frames, reference, cache_dir, tmp_path) -> None:
     from seg_perception.backends.tensorrt import TensorRTBackend
 
-    with TensorRTBackend(model, precision="fp16", engine_cache_dir=cache_dir) as b:
+    with TensorRTBackend(model, precision=PRECISION, engine_cache_dir=cache_dir) as b:
         src = b.source.path
     engine = tmp_path / "model_fp16.engine"
     shutil.copyfile(src, engine)
@@ -210,7 +223,7 @@ def test_prebuilt_engine_file_as_model_path(model, frames, reference, cache_dir,
 
 
 def test_auto_picks_tensorrt_here(model, cache_dir) -> None:
-    sel = select_backend("auto", model, precision="fp16", engine_cache_dir=cache_dir)
+    sel = select_backend("auto", model, precision=PRECISION, engine_cache_dir=cache_dir)
     try:
         assert sel.backend.name == "tensorrt", sel.summary
     finally:
