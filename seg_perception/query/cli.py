@@ -33,8 +33,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--image", required=True, help="input image (PNG/JPEG)")
-    p.add_argument("--text", required=True, help='the query, e.g. "cup", "all pedestrians"')
-    p.add_argument("--out", required=True, help="output mask PNG (mono8, 255 = selected)")
+    p.add_argument("phrase", nargs="?", default=None, help='the query (same as --text), e.g. "the red cup"')
+    p.add_argument("--text", default=None, help='the query, e.g. "cup", "all pedestrians"')
+    p.add_argument(
+        "--out", default="query_mask.png", help="output mask PNG (mono8, 255 = selected; default query_mask.png)"
+    )
+    p.add_argument(
+        "--annotated", default=None, help="annotated picture PNG (default: the mask path with _annotated before .png)"
+    )
     p.add_argument("--model", default=None, help="ONNX model (YAML beside it); default: the bundled models/camvid.onnx")
     p.add_argument("--backend", default="auto", help="auto, onnxruntime, tensorrt or torch (default auto)")
     p.add_argument("--labels", default=None, help="use this label image (mono8 class ids) instead of running a model")
@@ -82,6 +88,21 @@ def _write_mask(path: str, mask: np.ndarray) -> None:
         raise ImageError(f"cannot write mask {out}")
 
 
+def _write_annotated(path: str, rgb: np.ndarray, answer: Any) -> None:
+    """The image with the mask tinted green, the roi drawn and the matched class written (PNG)."""
+    import cv2
+
+    out = rgb.copy()
+    if answer.found and answer.mask.shape == rgb.shape[:2]:
+        sel = answer.mask > 0
+        out[sel] = (0.5 * out[sel] + 0.5 * np.array([0, 255, 0])).astype(np.uint8)
+        x, y, w, h = answer.roi
+        cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), (0, 255, 0), 2)
+    label = f"{answer.matched_class} {answer.score:.2f}" if answer.found else "not found"
+    cv2.putText(out, label, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 0), 2)
+    _write_mask(path, cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
+
+
 def _model_classes(model: str | None) -> tuple[str, ...]:
     from seg_perception.model_spec import ModelSpec, default_model_path
 
@@ -117,6 +138,10 @@ def _segment(
 def _cmd_query(args: argparse.Namespace) -> int:
     from seg_perception.query.engine import QueryEngine
 
+    text = args.text if args.text is not None else args.phrase
+    if not text:
+        raise ConfigError("give the query as an argument or with --text")
+    args.text = text
     rgb = _read_rgb(args.image)
     info: dict[str, Any] = {}
     confidence = None
@@ -140,9 +165,11 @@ def _cmd_query(args: argparse.Namespace) -> int:
     log.info("query embeddings: %s", engine.embedding_status)
     answer = engine.answer(args.text, rgb, labels, confidence)
     _write_mask(args.out, answer.mask)
+    annotated = args.annotated or str(Path(args.out).with_name(Path(args.out).stem + "_annotated.png"))
+    _write_annotated(annotated, rgb, answer)
     print(answer.message)
     x, y, w, h = answer.roi
-    print(f"mask: {args.out} ({answer.pixel_count} px, roi x={x} y={y} w={w} h={h})")
+    print(f"mask: {args.out} ({answer.pixel_count} px, roi x={x} y={y} w={w} h={h}); picture: {annotated}")
     if args.json:
         record = {
             "query": args.text,

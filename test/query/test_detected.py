@@ -137,3 +137,21 @@ def test_coffee_cup_against_hand_polygon() -> None:
     assert inter / (w * h + pw * ph - inter) >= 0.8
     mask, truth = ans.mask > 0, gt > 0
     assert np.count_nonzero(mask & truth) / np.count_nonzero(mask | truth) >= 0.65
+
+
+@pytest.mark.skipif(not INSTALLED, reason="detector not fetched (seg-perception fetch-models)")
+def test_cli_positional_phrase_writes_mask_and_picture(tmp_path) -> None:
+    import cv2
+
+    from seg_perception.cli import main
+
+    data = pytest.importorskip("skimage.data")
+    image, labels = tmp_path / "coffee.png", tmp_path / "labels.png"
+    cv2.imwrite(str(image), cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(labels), np.zeros((400, 600), np.uint8))
+    out = tmp_path / "mask.png"
+    argv = ["query", "--image", str(image), "the red cup", "--labels", str(labels), "--classes", "sky,car"]
+    assert main([*argv, "--out", str(out), "--embeddings", "off"]) == 0
+    mask = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (400, 600) and mask[150, 290] == 255 and mask[380, 20] == 0
+    assert cv2.imread(str(tmp_path / "mask_annotated.png")).shape == (400, 600, 3)
