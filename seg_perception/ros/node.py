@@ -300,7 +300,7 @@ class SegmentationNode(Node):
             "query_embeddings": self.query_engine.embedding_status,
         }
         msg = build_diagnostics(
-            self.stats, self.get_clock().now().to_msg(), self.get_name(), extra, self._reported_rejected
+            self.stats, self.get_clock().now().to_msg(), self.get_fully_qualified_name(), extra, self._reported_rejected
         )
         self._reported_rejected = self.stats.rejected
         self.diag_pub.publish(msg)
