@@ -6,8 +6,10 @@
 # 1. prints the GPU, driver, CUDA, TensorRT, torch and ONNX Runtime versions it finds;
 # 2. runs the GPU tests (test/test_tensorrt_gpu.py and the CUDA cases in test/backends/)
 #    plus the CPU unit tests of the backends, showing skip reasons;
-# 3. runs scripts/bench_gpu.py: TensorRT fp16, torch CUDA fp32/fp16/graphs, ONNX Runtime
-#    CUDA, with the ONNX Runtime CPU baseline measured in the same run, as a table.
+# 3. runs scripts/bench_gpu.py: TensorRT fp16 (10.x; refused on 11.x, which has no FP16
+#    flag) and int8 (10.x: calibrator, 11.x: Q/DQ model, both from CamVid train frames when
+#    present), torch CUDA fp32/fp16/graphs, ONNX Runtime CUDA, with the ONNX Runtime CPU
+#    baseline measured in the same run, as a table.
 #
 # --quick: fewer benchmark runs. Python: $PYTHON, else .venv/bin/python, else python3.
 # Exit status: the pytest status (0 = all passed or cleanly skipped); the benchmark is informational.
@@ -45,6 +47,10 @@ def v(mod, attr="__version__"):
     except Exception as err:  # report, don't stop
         return f"not available ({type(err).__name__}: {err})"
 print("tensorrt:", v("tensorrt"))
+_t = v("tensorrt")
+if _t[:1].isdigit():
+    print("tensorrt precision path:", "strongly typed (fp16 refused, int8 = Q/DQ model)" if int(_t.split(".")[0]) >= 11
+          else "builder flags (fp16 flag, int8 calibrator)")
 print("torch:", v("torch"))
 try:
     import torch
@@ -69,7 +75,11 @@ TEST_STATUS=${PIPESTATUS[0]}
 
 echo
 echo "== benchmark (median ms; ORT CPU baseline measured in the same run)"
-PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" "$PY" scripts/bench_gpu.py --runs "$RUNS" --warmup 20 --cpu-runs 20 \
+CALIB_ARGS=()
+for d in "${SEG_PERCEPTION_CAMVID:-}/train" ../shared/datasets/camvid/train; do
+    [[ -d "$d" ]] && { CALIB_ARGS=(--calib "$d"); break; }
+done
+PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" "$PY" scripts/bench_gpu.py --runs "$RUNS" --warmup 20 --cpu-runs 20 "${CALIB_ARGS[@]}" \
     --engine-cache "$OUTDIR/engines" --json "$OUTDIR/bench.json" 2>"$OUTDIR/bench.stderr" | tee "$OUTDIR/bench.txt"
 BENCH_STATUS=${PIPESTATUS[0]}
 if [[ $BENCH_STATUS -ne 0 ]]; then
