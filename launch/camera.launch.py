@@ -9,8 +9,8 @@ image_transport (raw | compressed), backend, use_sim_time, log_level.
 One Node action. Overrides are added only for non-empty arguments, string ones as
 ``ParameterValue(..., value_type=str)`` (a model_path of ``~`` or ``123`` stays a string).
 A params_file that does not exist stops the launch with an error. Fast DDS profile:
-FASTRTPS_DEFAULT_PROFILES_FILE / FASTDDS_DEFAULT_PROFILES_FILE point at the installed
-config/fastdds_profile.xml unless the user set one. The helpers below need no ``launch``
+FASTDDS_DEFAULT_PROFILES_FILE (and FASTRTPS_ on Humble) point at the installed
+seg_perception/ros/fastdds_profile.xml unless the user set one. The helpers below need no ``launch``
 import (test/ros/test_launch_files.py tests them without a ROS install).
 """
 
@@ -56,12 +56,14 @@ def string_overrides(values: Mapping[str, str]) -> dict[str, str]:
     return {name: values[name] for name in STRING_OVERRIDES if values.get(name, "")}
 
 
-def profile_environment(environ: Mapping[str, str], share_dir: str) -> dict[str, str]:
-    """Variables to set so Fast DDS loads the shipped profile; {} when the user already set one."""
-    if any(environ.get(v) for v in PROFILE_VARIABLES):
-        return {}
-    profile = os.path.join(share_dir, "config", "fastdds_profile.xml")
-    return {v: profile for v in PROFILE_VARIABLES} if os.path.isfile(profile) else {}
+def profile_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """Variables to set so Fast DDS loads the shipped profile; {} when the user already set one.
+
+    The rule is ``seg_perception.ros.transport``'s, the one env.sh and the node's main apply.
+    """
+    from seg_perception.ros.transport import profile_environment as shipped_profile
+
+    return shipped_profile(dict(environ))
 
 
 def _launch_setup(context: object) -> list:
@@ -79,7 +81,7 @@ def _launch_setup(context: object) -> list:
     }
     overrides["use_sim_time"] = parse_bool("use_sim_time", values["use_sim_time"])
     image = values["image_topic"]
-    env = [SetEnvironmentVariable(k, v) for k, v in profile_environment(os.environ, share).items()]
+    env = [SetEnvironmentVariable(k, v) for k, v in profile_environment(os.environ).items()]
     node = Node(
         package=PACKAGE,
         executable="segmentation_node",

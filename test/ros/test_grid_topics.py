@@ -113,9 +113,11 @@ def test_grid_and_scan_cost_nothing_until_someone_subscribes(harness, start_node
     img_pub = harness.node.create_publisher(Image, "image", qos_profile_sensor_data)
     info_pub = harness.node.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
     msg = numpy_to_image_msg(render_street(8, 90, 120).rgb, "rgb8")
+    assert harness.publish_until(img_pub, msg, lambda: len(labels) > 0), node.output  # the node is up
     assert harness.publish_until(info_pub, _info(), lambda: False, timeout=1.0) is False
-    assert harness.publish_until(img_pub, msg, lambda: len(labels) >= 5), node.output
-    assert harness.wait_for(lambda: _count(diags, "published_labels") >= 5)
+    n = len(labels)
+    assert harness.publish_until(img_pub, msg, lambda: len(labels) >= n + 5), node.output
+    assert harness.wait_for(lambda: _count(diags, "published_labels") >= n + 5)
     assert _count(diags, "published_occupancy_grid") == 0 and _count(diags, "published_obstacle_scan") == 0
     assert "no camera_info received yet" not in node.output
     scans = harness.collect(LaserScan, "/seg_perception/obstacle_scan")

@@ -130,9 +130,11 @@ def test_launch_helpers_overrides_params_file_and_profile(tmp_path):
         m.parse_bool("use_sim_time", "yes please")
     with pytest.raises(ValueError, match="does not exist"):
         m.check_params_file(str(tmp_path / "missing.yaml"))
-    (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "fastdds_profile.xml").write_text("<profiles/>")
-    env = m.profile_environment({}, str(tmp_path))
+    from seg_perception.ros.transport import default_profile_path
+
+    env = m.profile_environment({"ROS_DISTRO": "humble"})
     assert set(env) == {"FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE"}
-    assert all(v == str(tmp_path / "config" / "fastdds_profile.xml") for v in env.values())
-    assert m.profile_environment({"FASTRTPS_DEFAULT_PROFILES_FILE": "/mine.xml"}, str(tmp_path)) == {}
+    assert all(v == str(default_profile_path()) and os.path.isfile(v) for v in env.values())
+    assert set(m.profile_environment({"ROS_DISTRO": "kilted"})) == {"FASTDDS_DEFAULT_PROFILES_FILE"}
+    assert m.profile_environment({"FASTRTPS_DEFAULT_PROFILES_FILE": "/mine.xml"}) == {}
+    assert m.profile_environment({"FASTDDS_DEFAULT_PROFILES_FILE": "/mine.xml"}) == {}
