@@ -34,6 +34,9 @@ def test_rclpy_image_serializes_identically_to_the_bytes_path() -> None:
     assert isinstance(new.data, array.array) and new.data.typecode == "B"
     old = Image(height=48, width=64, encoding="rgb8", is_bigendian=0, step=64 * 3)
     old.data = rgb.tobytes()
-    assert serialize_message(new) == serialize_message(old)
-    back = deserialize_message(serialize_message(new), Image)
+    wire_new, wire_old = serialize_message(new), serialize_message(old)
+    # Same length, and the same pixel bytes at the end (CDR alignment padding is not initialised).
+    assert len(wire_new) == len(wire_old) and wire_new[-rgb.size :] == wire_old[-rgb.size :] == rgb.tobytes()
+    back = deserialize_message(wire_new, Image)
+    assert (back.height, back.width, back.encoding, back.step) == (48, 64, "rgb8", 192)
     assert np.array_equal(image_msg_to_numpy(back), rgb)

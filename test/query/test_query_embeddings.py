@@ -37,7 +37,7 @@ def embedder() -> SentenceEmbedder:
 
 @pytest.fixture(scope="module")
 def camvid(embedder: SentenceEmbedder) -> QueryEngine:
-    eng = QueryEngine(CAMVID_CLASSES, use_embeddings="auto")
+    eng = QueryEngine(CAMVID_CLASSES, use_embeddings="auto", detector=None)  # segmentation classes only
     if not eng.embeddings_active:
         pytest.skip(eng.embedding_status)
     return eng
