@@ -102,7 +102,7 @@ def load_checkpoint_model(ckpt: str | Path, config: dict | None = None, use_ema:
         info["mean"], info["std"] = data.get("mean"), data.get("std")
     if info["mean"] is None or info["std"] is None:
         raise ModelError("mean/std are neither in the checkpoint nor in the config")
-    model = build_model(mcfg)
+    model = build_model(mcfg, load_pretrained=False)  # the checkpoint holds every weight
     state = {k: v for k, v in state.items() if not k.startswith("aux_head")}
     model.aux_head = None
     try:
@@ -212,7 +212,7 @@ def export_checkpoint(
     card = camvid_model_card(
         name or config.get("name", "camvid_ctxseg"), info["mean"], info["std"], size_divisor, input_size,
         extra={
-            "architecture": "CtxSegNet",
+            "architecture": str(info["model_config"].get("name", "CtxSegNet")),
             "params": count_parameters(model),
             "opset": opset,
             "trained_on": (config.get("data") or {}).get("train_splits"),

@@ -227,12 +227,25 @@ class CtxSegNet(nn.Module):
         return main, aux
 
 
-def build_model(cfg: dict | None = None, num_classes: int = 11) -> CtxSegNet:
-    """Build a CtxSegNet from a ``model`` config dict (keys = constructor args)."""
+def build_model(cfg: dict | None = None, num_classes: int = 11, load_pretrained: bool = True) -> nn.Module:
+    """Build a model from a ``model`` config dict (``name`` selects the class, other keys = its args).
+
+    ``name``: ``CtxSegNet`` (default) or ``LiteSegNet`` (EfficientNet-Lite0 encoder,
+    :mod:`seg_perception.training.lite_seg`). ``load_pretrained=False`` skips reading
+    pretrained encoder weights (for loading a checkpoint that overwrites them anyway).
+    """
     cfg = dict(cfg or {})
-    cfg.pop("name", None)
+    name = str(cfg.pop("name", "CtxSegNet"))
     cfg.setdefault("num_classes", num_classes)
     try:
+        if name == "LiteSegNet":
+            from seg_perception.training.lite_seg import LiteSegNet
+
+            if not load_pretrained:
+                cfg["pretrained"] = False
+            return LiteSegNet(**cfg)
+        if name != "CtxSegNet":
+            raise ModelError(f"unknown model name {name!r} (use 'CtxSegNet' or 'LiteSegNet')")
         return CtxSegNet(**cfg)
     except TypeError as exc:
         raise ModelError(f"invalid model config {cfg}: {exc}") from exc

