@@ -211,7 +211,7 @@ class SegmentationNode(Node):
             over = overlay(rgb, seg.labels, self.spec.colors, self.config.overlay_alpha)
             self.overlay_pub.publish(numpy_to_image_msg(over, "rgb8", header))
             self.stats.on_publish("overlay")
-        grid_ms = self._publish_grid(labels_for_grid(seg.labels), header)
+        grid_ms = self._publish_grid(seg.labels, header)
         frame = Frame(
             rgb=rgb,
             labels=seg.labels,
@@ -272,7 +272,7 @@ class SegmentationNode(Node):
                 # Parse and compare intrinsics only when a new CameraInfo arrived, not every frame.
                 self.mapper.set_camera_info(info)
                 self._applied_info = info
-            out = self.mapper.process(labels)
+            out = self.mapper.process(labels_for_grid(labels))
         except (GeometryError, ConfigError) as err:
             self.stats.on_publish("grid_errors")
             self.warn_throttled("grid", f"occupancy grid skipped: {err}")

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seg_perception.errors import ModelError
-from seg_perception.training.model import ConvBNAct
+from seg_perception.training.model import ConvBNAct, TwoScaleSegNet
 
 __all__ = ["LiteSegNet", "LITE0_CUTS", "lite0_weights_path", "load_lite0_encoder"]
 
@@ -95,7 +95,7 @@ def load_lite0_encoder(pretrained: bool = True) -> nn.Module:
     return net
 
 
-class LiteSegNet(nn.Module):
+class LiteSegNet(TwoScaleSegNet):
     """EfficientNet-Lite0 encoder + LR-ASPP head with a 1/8 skip (see module docstring).
 
     Args:
@@ -186,17 +186,3 @@ class LiteSegNet(nn.Module):
         d = self.refine(d + self.proj8(f8))
         logits = self.classifier(d)
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: N x 3 x H x W float32 normalised RGB -> logits N x num_classes x H x W float32."""
-        f8, deep = self._features(x)
-        return self._decode(x, f8, deep)
-
-    def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Training forward: (main logits N x K x H x W, aux logits N x K x H x W or None)."""
-        f8, deep = self._features(x)
-        main = self._decode(x, f8, deep)
-        aux = None
-        if self.aux_head is not None:
-            aux = F.interpolate(self.aux_head(deep), size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return main, aux

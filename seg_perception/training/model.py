@@ -125,7 +125,28 @@ class DownBlock(nn.Module):
         return torch.cat([self.conv(x), self.pool(x)], dim=1)
 
 
-class CtxSegNet(nn.Module):
+class TwoScaleSegNet(nn.Module):
+    """Shared forward passes: ``_features`` gives (skip, deep) maps, ``_decode`` the logits;
+    the optional ``aux_head`` reads the deep map. Subclasses define those three."""
+
+    aux_head: nn.Module | None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: N x 3 x H x W float32 normalised RGB -> logits N x num_classes x H x W float32."""
+        skip, deep = self._features(x)
+        return self._decode(x, skip, deep)
+
+    def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Training forward: (main logits N x K x H x W, aux logits N x K x H x W or None)."""
+        skip, deep = self._features(x)
+        main = self._decode(x, skip, deep)
+        aux = None
+        if self.aux_head is not None:
+            aux = F.interpolate(self.aux_head(deep), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return main, aux
+
+
+class CtxSegNet(TwoScaleSegNet):
     """Compact encoder-decoder segmentation network (see module docstring).
 
     Args:
@@ -179,9 +200,7 @@ class CtxSegNet(nn.Module):
         self.classifier = nn.Conv2d(decoder, num_classes, 1)
         self.aux_head: nn.Module | None = None
         if aux:
-            self.aux_head = nn.Sequential(
-                ConvBNAct(c2, 32, kernel=1, act_kind=act), nn.Conv2d(32, num_classes, 1)
-            )
+            self.aux_head = nn.Sequential(ConvBNAct(c2, 32, kernel=1, act_kind=act), nn.Conv2d(32, num_classes, 1))
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -212,20 +231,6 @@ class CtxSegNet(nn.Module):
         logits = self.classifier(d)
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: N x 3 x H x W float32 normalised RGB -> logits N x num_classes x H x W float32."""
-        f4, f8 = self._features(x)
-        return self._decode(x, f4, f8)
-
-    def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Training forward: (main logits N x K x H x W, aux logits N x K x H x W or None)."""
-        f4, f8 = self._features(x)
-        main = self._decode(x, f4, f8)
-        aux = None
-        if self.aux_head is not None:
-            aux = F.interpolate(self.aux_head(f8), size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return main, aux
-
 
 def build_model(cfg: dict | None = None, num_classes: int = 11, load_pretrained: bool = True) -> nn.Module:
     """Build a model from a ``model`` config dict (``name`` selects the class, other keys = its args).
@@ -253,6 +258,4 @@ def build_model(cfg: dict | None = None, num_classes: int = 11, load_pretrained:
 
 def count_parameters(model: nn.Module, include_aux: bool = False) -> int:
     """Number of parameters (the aux head is excluded unless ``include_aux``)."""
-    return sum(
-        p.numel() for n, p in model.named_parameters() if include_aux or not n.startswith("aux_head")
-    )
+    return sum(p.numel() for n, p in model.named_parameters() if include_aux or not n.startswith("aux_head"))

@@ -80,16 +80,9 @@ def test_bad_camera_info_warns_and_labels_keep_flowing(harness, start_node, tiny
     bad = _info(fx=0.0)
     msg = numpy_to_image_msg(render_street(9, 90, 120).rgb, "rgb8")
 
-    def grid_errors() -> int:
-        for arr in reversed(diags):
-            for kv in arr.status[0].values:
-                if kv.key == "published_grid_errors":
-                    return int(kv.value)
-        return 0
-
     def step() -> bool:
         info_pub.publish(bad)
-        return grid_errors() > 0
+        return _count(diags, "published_grid_errors") > 0
 
     assert harness.publish_until(img_pub, msg, step, timeout=30), node.output
     n = len(labels)
