@@ -111,6 +111,9 @@ class LiteSegNet(TwoScaleSegNet):
         aux: auxiliary classifier on the deep features, used only by ``forward_train``.
     """
 
+    #: parameter-name prefixes of the pretrained encoder (``train.encoder_lr_mult`` applies to them)
+    encoder_prefixes = ("stem", "blocks")
+
     def __init__(
         self,
         num_classes: int = 11,

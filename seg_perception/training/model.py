@@ -236,10 +236,11 @@ def build_model(cfg: dict | None = None, num_classes: int = 11, load_pretrained:
     """Build a model from a ``model`` config dict (``name`` selects the class, other keys = its args).
 
     ``name``: ``CtxSegNet`` (default) or ``LiteSegNet`` (EfficientNet-Lite0 encoder,
-    :mod:`seg_perception.training.lite_seg`). ``load_pretrained=False`` skips reading
+    :mod:`seg_perception.training.lite_seg`). Keys set to null are ignored. ``load_pretrained=False`` skips reading
     pretrained encoder weights (for loading a checkpoint that overwrites them anyway).
     """
-    cfg = dict(cfg or {})
+    # null keys are dropped: a derived config unsets what its base set for another model
+    cfg = {k: v for k, v in (cfg or {}).items() if v is not None}
     name = str(cfg.pop("name", "CtxSegNet"))
     cfg.setdefault("num_classes", num_classes)
     try:

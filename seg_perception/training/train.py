@@ -162,13 +162,22 @@ class ModelEMA:
 
 
 # --------------------------------------------------------------------------- helpers
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    decay, no_decay = [], []
+def _param_groups(model: nn.Module, weight_decay: float, lr: float, encoder_lr_mult: float = 1.0) -> list[dict]:
+    """AdamW groups: decay on conv/linear weights only; a pretrained encoder (the parameters
+    under the model's ``encoder_prefixes``) at ``lr * encoder_lr_mult``, so fine-tuning does not
+    wash out the ImageNet features while the new head learns at the full rate."""
+    prefixes = tuple(getattr(model, "encoder_prefixes", ()))
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        key = (bool(prefixes) and name.startswith(prefixes), p.ndim > 1 and not name.endswith(".bias"))
+        groups.setdefault(key, []).append(p)
+    return [
+        {"params": params, "weight_decay": weight_decay if decays else 0.0,
+         "lr": lr * (encoder_lr_mult if in_encoder else 1.0)}
+        for (in_encoder, decays), params in sorted(groups.items())
+    ]
 
 
 def _lr_lambda(plan: dict, warmup_steps: int, power: float, min_ratio: float):
@@ -415,7 +424,8 @@ def train(
     steps_per_epoch = len(_epoch_order(len(real), synth_idx, synth_share, seed, 0)) // bs
     plan = {"epochs": epochs, "total_steps": epochs * steps_per_epoch}
     opt = torch.optim.AdamW(
-        _param_groups(model, float(tcfg["weight_decay"])), lr=float(tcfg["lr"]), betas=(0.9, 0.999)
+        _param_groups(model, float(tcfg["weight_decay"]), float(tcfg["lr"]), float(tcfg.get("encoder_lr_mult", 1.0))),
+        lr=float(tcfg["lr"]), betas=(0.9, 0.999),
     )
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, _lr_lambda(plan, int(tcfg.get("warmup_steps", 200)), float(tcfg.get("poly_power", 0.9)),
