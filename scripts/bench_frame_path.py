@@ -43,10 +43,10 @@ def main() -> int:
     import rclpy
     from sensor_msgs.msg import CameraInfo, Image
 
+    from seg_perception.assembly import build_mapper
     from seg_perception.backends.select import select_backend
     from seg_perception.conversions.image import image_msg_to_rgb, numpy_to_image_msg
     from seg_perception.conversions.occupancy import grid_to_msg, ranges_to_scan_msg
-    from seg_perception.geometry.mapper_setup import build_mapper
     from seg_perception.model_spec import ModelSpec
     from seg_perception.node_config import NodeConfig
     from seg_perception.pipeline import Segmenter, argmax_confidence
@@ -64,7 +64,7 @@ def main() -> int:
 
     def bench_size(w: int, h: int) -> None:
         rgb = load_frames((w, h), args.data if args.data.is_dir() else None, 1)[0]
-        msg = numpy_to_image_msg(rgb, "rgb8")
+        msg = numpy_to_image_msg(rgb, "rgb8", msg_cls=Image)
         tensor, geo = seg.preprocess(rgb)
         logits = seg.backend.infer(tensor)
         labels, _ = seg.postprocess(logits, geo, want_confidence=False)
@@ -93,7 +93,7 @@ def main() -> int:
             if out.scan_ranges is not None and mapper.scanner is not None:
                 ranges_to_scan_msg(out.scan_ranges, mapper.scanner.spec, mapper.grid.frame_id, stamp=(1, 0))
 
-        new_msg = numpy_to_image_msg(labels, "mono8")
+        new_msg = numpy_to_image_msg(labels, "mono8", msg_cls=Image)
         rows = {
             "decode (msg -> rgb)": (median_ms(lambda: image_msg_to_rgb(msg), args.repeats),) * 2,
             "preprocess": (median_ms(lambda: seg.preprocess(rgb), args.repeats),) * 2,
@@ -103,7 +103,7 @@ def main() -> int:
             ),
             "labels -> msg": (
                 median_ms(old_msg, args.repeats),
-                median_ms(lambda: numpy_to_image_msg(labels, "mono8"), args.repeats),
+                median_ms(lambda: numpy_to_image_msg(labels, "mono8", msg_cls=Image), args.repeats),
             ),
             "publish": (median_ms(lambda: pub.publish(new_msg), args.repeats),) * 2,
         }

@@ -76,7 +76,7 @@ def run_mode(name: str, embeddings: str, queries: list[str], imgs: list[np.ndarr
             end = time.monotonic() + 120
             while not any("embeddings: active" in ln for ln in log) and time.monotonic() < end:
                 time.sleep(0.2)
-        msgs = [numpy_to_image_msg(im, "rgb8") for im in imgs]
+        msgs = [numpy_to_image_msg(im, "rgb8", msg_cls=Image) for im in imgs]
 
         def stream(seconds: float) -> float:
             start_n, t0, k = len(got), time.monotonic(), 0

@@ -103,7 +103,7 @@ def run_camera(args: argparse.Namespace) -> int:
     info.k = [f, 0.0, (w - 1) / 2, 0.0, f, (h - 1) / 2, 0.0, 0.0, 1.0]
     info.d = [0.0] * 5
     info.header.frame_id = "camera_optical_frame"
-    msgs = [numpy_to_image_msg(fr, "rgb8") for fr in frames]
+    msgs = [numpy_to_image_msg(fr, "rgb8", msg_cls=Image) for fr in frames]
     count = int(args.duration * args.rate)
     print("STREAMING", flush=True)
     period, t_next = 1.0 / args.rate, time.monotonic()

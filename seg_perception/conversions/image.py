@@ -126,18 +126,6 @@ def any_image_msg_to_rgb(msg: Any) -> np.ndarray:
     return image_msg_to_rgb(msg)
 
 
-def _default_image_cls() -> type:
-    from sensor_msgs.msg import Image
-
-    return Image
-
-
-def _default_compressed_cls() -> type:
-    from sensor_msgs.msg import CompressedImage
-
-    return CompressedImage
-
-
 def copy_header(dst: Any, src: Any) -> None:
     """Copy stamp and frame_id from header ``src`` into header ``dst`` (field by field, any message flavour)."""
     dst.stamp.sec = int(src.stamp.sec)
@@ -172,14 +160,15 @@ def image_fields(arr: np.ndarray, encoding: str) -> dict[str, Any]:
     }
 
 
-def numpy_to_image_msg(arr: np.ndarray, encoding: str, header: Any = None, msg_cls: type | None = None) -> Any:
-    """A sensor_msgs/Image (rclpy flavour unless ``msg_cls`` says otherwise) holding ``arr`` in ``encoding``.
+def numpy_to_image_msg(arr: np.ndarray, encoding: str, header: Any = None, *, msg_cls: type) -> Any:
+    """A ``msg_cls`` (a sensor_msgs/Image class, any flavour) holding ``arr`` in ``encoding``.
 
     ``header``'s stamp and frame_id are copied; ``msg_cls`` must be constructible with
-    no arguments (rclpy messages are).
+    no arguments (rclpy's ``sensor_msgs.msg.Image`` is). The class is passed in so this
+    module never imports a ROS package.
     """
     fields = image_fields(arr, encoding)
-    msg = (msg_cls or _default_image_cls())()
+    msg = msg_cls()
     for key in ("height", "width", "encoding", "is_bigendian", "step"):
         setattr(msg, key, fields[key])
     msg.data = byte_array(fields["data"])
@@ -201,11 +190,11 @@ def encode_compressed(rgb: np.ndarray, fmt: str = "jpeg", quality: int = 90) -> 
 
 
 def rgb_to_compressed_msg(
-    rgb: np.ndarray, fmt: str = "jpeg", header: Any = None, msg_cls: type | None = None, quality: int = 90
+    rgb: np.ndarray, fmt: str = "jpeg", header: Any = None, *, msg_cls: type, quality: int = 90
 ) -> Any:
-    """A sensor_msgs/CompressedImage (rclpy flavour by default) of HxWx3 uint8 RGB as ``jpeg`` or ``png``."""
+    """A ``msg_cls`` (a sensor_msgs/CompressedImage class) of HxWx3 uint8 RGB as ``jpeg`` or ``png``."""
     fmt_name, data = encode_compressed(rgb, fmt, quality)
-    msg = (msg_cls or _default_compressed_cls())()
+    msg = msg_cls()
     msg.format = fmt_name
     msg.data = byte_array(data)
     if header is not None:

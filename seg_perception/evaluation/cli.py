@@ -60,8 +60,8 @@ def make_grid_fn(spec: ModelSpec, camera_config: str | None) -> Any:
     file ``camera_config`` (None = the default config). See ``eval_bag`` for the exact
     contract of grid_fn. Returning None disables grid statistics and the grid topic.
     """
+    from seg_perception.assembly import build_mapper, grid_stats
     from seg_perception.evaluation.bags import default_camera_config_path
-    from seg_perception.geometry.mapper_setup import build_mapper, grid_stats
     from seg_perception.node_config import NodeConfig
 
     path = Path(camera_config) if camera_config else default_camera_config_path()

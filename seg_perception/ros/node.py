@@ -25,6 +25,7 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan, RegionOfInterest
 
+from seg_perception.assembly import build_mapper
 from seg_perception.backends.base import check_model_path
 from seg_perception.backends.select import select_backend
 from seg_perception.conversions.image import (
@@ -34,7 +35,6 @@ from seg_perception.conversions.image import (
 )
 from seg_perception.conversions.occupancy import grid_to_msg, ranges_to_scan_msg
 from seg_perception.errors import ConfigError, GeometryError, ModelError, SegPerceptionError
-from seg_perception.geometry.mapper_setup import build_mapper
 from seg_perception.model_spec import ModelSpec
 from seg_perception.node_config import NodeConfig
 from seg_perception.pipeline import Frame, Segmenter, overlay
@@ -202,14 +202,14 @@ class SegmentationNode(Node):
         want_conf = self.confidence_pub.get_subscription_count() > 0
         seg = self.segmenter.segment(rgb, want_confidence=want_conf)
         header = msg.header
-        self.labels_pub.publish(numpy_to_image_msg(seg.labels, "mono8", header))
+        self.labels_pub.publish(numpy_to_image_msg(seg.labels, "mono8", header, msg_cls=Image))
         self.stats.on_publish("labels")
         if want_conf and seg.confidence is not None:
-            self.confidence_pub.publish(numpy_to_image_msg(seg.confidence, "mono8", header))
+            self.confidence_pub.publish(numpy_to_image_msg(seg.confidence, "mono8", header, msg_cls=Image))
             self.stats.on_publish("confidence")
         if self.overlay_pub is not None and self.overlay_pub.get_subscription_count() > 0:
             over = overlay(rgb, seg.labels, self.spec.colors, self.config.overlay_alpha)
-            self.overlay_pub.publish(numpy_to_image_msg(over, "rgb8", header))
+            self.overlay_pub.publish(numpy_to_image_msg(over, "rgb8", header, msg_cls=Image))
             self.stats.on_publish("overlay")
         grid_ms = self._publish_grid(seg.labels, header)
         frame = Frame(
@@ -235,7 +235,7 @@ class SegmentationNode(Node):
         x, y, w, h = (int(v) for v in ans.roi)
         response.roi = RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h)
         if frame is not None and ans.mask.size:
-            response.mask = numpy_to_image_msg(ans.mask, "mono8")
+            response.mask = numpy_to_image_msg(ans.mask, "mono8", msg_cls=Image)
             response.mask.header.stamp.sec, response.mask.header.stamp.nanosec = frame.stamp
             response.mask.header.frame_id = frame.frame_id
         self.stats.on_publish("query_answers")

@@ -79,7 +79,7 @@ def stream(
         while pub.get_subscription_count() < wait_subscribers and time.monotonic() < end:
             time.sleep(0.05)
         time.sleep(0.5)
-        msgs = [numpy_to_image_msg(f, "rgb8") for f in frames]
+        msgs = [numpy_to_image_msg(f, "rgb8", msg_cls=Image) for f in frames]
         for m in msgs:
             m.header.frame_id = frame_id
         period = 1.0 / rate

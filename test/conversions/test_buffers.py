@@ -30,7 +30,7 @@ def test_rclpy_image_serializes_identically_to_the_bytes_path() -> None:
     from sensor_msgs.msg import Image
 
     rgb = np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)
-    new = numpy_to_image_msg(rgb, "rgb8")
+    new = numpy_to_image_msg(rgb, "rgb8", msg_cls=Image)
     assert isinstance(new.data, array.array) and new.data.typecode == "B"
     old = Image(height=48, width=64, encoding="rgb8", is_bigendian=0, step=64 * 3)
     old.data = rgb.tobytes()

@@ -45,7 +45,7 @@ def _arr(encoding: str, h: int = 7, w: int = 11) -> np.ndarray:
 @pytest.mark.parametrize("encoding", ENCS)
 def test_imgmsg_to_cv2_parity(encoding):
     arr = _arr(encoding)
-    msg = numpy_to_image_msg(arr, encoding)
+    msg = numpy_to_image_msg(arr, encoding, msg_cls=Image)
     expected = BRIDGE.imgmsg_to_cv2(msg, desired_encoding="passthrough")
     np.testing.assert_array_equal(image_msg_to_numpy(msg), expected)
 
@@ -54,7 +54,7 @@ def test_imgmsg_to_cv2_parity(encoding):
 def test_cv2_to_imgmsg_parity(encoding):
     arr = _arr(encoding)
     theirs = BRIDGE.cv2_to_imgmsg(arr.view(_Np2) if IS_ROS1_PORT else arr, encoding)
-    ours = numpy_to_image_msg(arr, encoding)
+    ours = numpy_to_image_msg(arr, encoding, msg_cls=Image)
     for field in ("height", "width", "encoding", "step"):
         assert getattr(ours, field) == getattr(theirs, field), field
     assert bytes(ours.data) == bytes(theirs.data)
@@ -67,7 +67,7 @@ def test_padded_step_parity(encoding):
     padded = Image(height=h, width=arr.shape[1], encoding=encoding, step=row + 5)
     padded.data = np.concatenate([arr.reshape(h, -1), np.full((h, 5), 77, np.uint8)], axis=1).tobytes()
     if IS_ROS1_PORT:
-        reference = BRIDGE.imgmsg_to_cv2(numpy_to_image_msg(arr, encoding), "passthrough")
+        reference = BRIDGE.imgmsg_to_cv2(numpy_to_image_msg(arr, encoding, msg_cls=Image), "passthrough")
     else:
         reference = BRIDGE.imgmsg_to_cv2(padded, "passthrough")
     np.testing.assert_array_equal(image_msg_to_numpy(padded), reference)

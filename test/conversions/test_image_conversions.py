@@ -43,7 +43,7 @@ def _padded(arr: np.ndarray, encoding: str, pad: int) -> Image:
 @pytest.mark.parametrize(("h", "w"), [(1, 1), (5, 7), (33, 17)])
 def test_round_trip_every_encoding_and_odd_sizes(encoding, h, w):
     arr = _pixels(encoding, h, w)
-    msg = numpy_to_image_msg(arr, encoding)
+    msg = numpy_to_image_msg(arr, encoding, msg_cls=Image)
     assert (msg.height, msg.width, msg.encoding) == (h, w, encoding)
     assert msg.step == w * ENCODINGS[encoding]
     np.testing.assert_array_equal(image_msg_to_numpy(msg), arr)
@@ -70,7 +70,7 @@ def test_to_rgb_channel_order(encoding):
     else:
         src = rgb[..., 0]
         rgb = np.repeat(src[..., None], 3, axis=2)
-    out = image_msg_to_rgb(numpy_to_image_msg(np.ascontiguousarray(src), encoding))
+    out = image_msg_to_rgb(numpy_to_image_msg(np.ascontiguousarray(src), encoding, msg_cls=Image))
     assert out.dtype == np.uint8 and out.shape == rgb.shape and out.flags.c_contiguous
     np.testing.assert_array_equal(out, rgb)
 
@@ -78,7 +78,7 @@ def test_to_rgb_channel_order(encoding):
 def test_header_is_copied():
     src = Image()
     src.header.stamp.sec, src.header.stamp.nanosec, src.header.frame_id = 12, 34, "cam"
-    out = numpy_to_image_msg(_pixels("mono8"), "mono8", src.header)
+    out = numpy_to_image_msg(_pixels("mono8"), "mono8", src.header, msg_cls=Image)
     assert (out.header.stamp.sec, out.header.stamp.nanosec, out.header.frame_id) == (12, 34, "cam")
 
 
@@ -95,7 +95,7 @@ def test_header_is_copied():
     ],
 )
 def test_malformed_images_raise_image_error(mutate, needle):
-    msg = numpy_to_image_msg(_pixels("rgb8"), "rgb8")
+    msg = numpy_to_image_msg(_pixels("rgb8"), "rgb8", msg_cls=Image)
     mutate(msg)
     with pytest.raises(ImageError, match=needle):
         image_msg_to_rgb(msg)
@@ -109,7 +109,7 @@ def test_not_an_image():
 @pytest.mark.parametrize("fmt", ["png", "jpeg"])
 def test_compressed_round_trip(fmt):
     rgb = cv2.GaussianBlur(_pixels("rgb8", 32, 48), (7, 7), 0)  # smooth so jpeg error is small
-    msg = rgb_to_compressed_msg(rgb, fmt, quality=95)
+    msg = rgb_to_compressed_msg(rgb, fmt, quality=95, msg_cls=CompressedImage)
     assert isinstance(msg, CompressedImage) and msg.format == fmt
     out = compressed_msg_to_rgb(msg)
     assert out.shape == rgb.shape

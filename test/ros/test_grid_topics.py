@@ -9,8 +9,8 @@ from nav_msgs.msg import OccupancyGrid
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, LaserScan
 
+from seg_perception.assembly import build_mapper
 from seg_perception.conversions.image import image_msg_to_numpy, numpy_to_image_msg
-from seg_perception.geometry.mapper_setup import build_mapper
 from seg_perception.model_spec import ModelSpec
 from seg_perception.node_config import NodeConfig
 from seg_perception.synthetic.street import render_street
@@ -43,7 +43,7 @@ def test_grid_and_scan_follow_the_image(harness, start_node, tiny_model):
     img_pub = harness.node.create_publisher(Image, "image", qos_profile_sensor_data)
     info_pub = harness.node.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
     rgb = render_street(8, 90, 120).rgb
-    msg = numpy_to_image_msg(rgb, "rgb8")
+    msg = numpy_to_image_msg(rgb, "rgb8", msg_cls=Image)
     msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id = 77, 5, "cam"
 
     # Before camera info: labels flow, no grid, one warning.
@@ -78,7 +78,7 @@ def test_bad_camera_info_warns_and_labels_keep_flowing(harness, start_node, tiny
     img_pub = harness.node.create_publisher(Image, "image", qos_profile_sensor_data)
     info_pub = harness.node.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
     bad = _info(fx=0.0)
-    msg = numpy_to_image_msg(render_street(9, 90, 120).rgb, "rgb8")
+    msg = numpy_to_image_msg(render_street(9, 90, 120).rgb, "rgb8", msg_cls=Image)
 
     def step() -> bool:
         info_pub.publish(bad)
@@ -105,7 +105,7 @@ def test_grid_and_scan_cost_nothing_until_someone_subscribes(harness, start_node
     diags = harness.collect(DiagnosticArray, "/diagnostics")
     img_pub = harness.node.create_publisher(Image, "image", qos_profile_sensor_data)
     info_pub = harness.node.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
-    msg = numpy_to_image_msg(render_street(8, 90, 120).rgb, "rgb8")
+    msg = numpy_to_image_msg(render_street(8, 90, 120).rgb, "rgb8", msg_cls=Image)
     assert harness.publish_until(img_pub, msg, lambda: len(labels) > 0), node.output  # the node is up
     assert harness.publish_until(info_pub, _info(), lambda: False, timeout=1.0) is False
     n = len(labels)

@@ -87,7 +87,7 @@ def test_node_starts_from_the_default_params_file(harness, start_node, tiny_mode
     node = start_node({"model_path": str(tiny_model)}, params_file=ROOT / "config" / "default.yaml")
     labels = harness.collect(Image, "/seg_perception/labels")
     pub = harness.node.create_publisher(Image, "image", qos_profile_sensor_data)
-    msg = numpy_to_image_msg(render_street(0, 60, 80).rgb, "rgb8")
+    msg = numpy_to_image_msg(render_street(0, 60, 80).rgb, "rgb8", msg_cls=Image)
     assert harness.publish_until(pub, msg, lambda: len(labels) > 0, timeout=30), node.output
 
 

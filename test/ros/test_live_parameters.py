@@ -65,7 +65,7 @@ def test_set_reject_and_apply_over_dds(harness, start_node, tiny_model):
     grids = harness.collect(OccupancyGrid, f"{NODE}/occupancy_grid")
     img_pub = harness.node.create_publisher(Image, "image", qos_profile_sensor_data)
     info_pub = harness.node.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
-    msg = numpy_to_image_msg(render_street(3, 90, 120).rgb, "rgb8")
+    msg = numpy_to_image_msg(render_street(3, 90, 120).rgb, "rgb8", msg_cls=Image)
     msg.header.frame_id = "cam"
 
     # Descriptors carry the read-only flag and the ranges.

@@ -30,7 +30,7 @@ def _frame(camvid_dir: Path | None, index: int = 0) -> np.ndarray:
 
 
 def _image_msg(rgb: np.ndarray, sec: int, nsec: int = 0, frame_id: str = "camera_optical") -> Image:
-    msg = numpy_to_image_msg(rgb, "rgb8")
+    msg = numpy_to_image_msg(rgb, "rgb8", msg_cls=Image)
     msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id = sec, nsec, frame_id
     return msg
 
@@ -141,7 +141,7 @@ def test_compressed_transport(harness, start_node, tiny_model):
     pub = harness.node.create_publisher(CompressedImage, "image/compressed", qos_profile_sensor_data)
     _wait_connected(harness, pub)
     rgb = render_street(3, 72, 96).rgb
-    msg = rgb_to_compressed_msg(rgb, "png")
+    msg = rgb_to_compressed_msg(rgb, "png", msg_cls=CompressedImage)
     msg.header.stamp.sec, msg.header.frame_id = 7, "cam_c"
     assert harness.publish_until(pub, msg, lambda: len(labels) > 0)
     assert (labels[0].width, labels[0].height, labels[0].header.frame_id) == (96, 72, "cam_c")

@@ -39,7 +39,7 @@ def test_queries_answer_from_the_newest_frame_without_blocking_images(harness, s
     labels = harness.collect(Image, "/seg_perception/labels")
     pub = harness.node.create_publisher(Image, "image", qos_profile_sensor_data)
     rgb = render_street(4, 90, 120).rgb
-    msg = numpy_to_image_msg(rgb, "rgb8")
+    msg = numpy_to_image_msg(rgb, "rgb8", msg_cls=Image)
     msg.header.stamp.sec, msg.header.frame_id = 500, "cam_q"
     assert harness.publish_until(pub, msg, lambda: len(labels) > 0)
     frame_labels = image_msg_to_numpy(labels[-1])
@@ -62,7 +62,7 @@ def test_queries_answer_from_the_newest_frame_without_blocking_images(harness, s
         """Publish 30 frames at ~15 Hz; returns how many were labelled."""
         n0 = len(labels)
         for k in range(30):
-            m = numpy_to_image_msg(rgb, "rgb8")
+            m = numpy_to_image_msg(rgb, "rgb8", msg_cls=Image)
             m.header.stamp.sec = first_sec + k
             pub.publish(m)
             time.sleep(1 / 15)

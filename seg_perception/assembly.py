@@ -1,6 +1,7 @@
-"""Build the occupancy-grid front end from the node configuration and the model's metadata (ROS-free).
+"""Assemble core objects from a :class:`NodeConfig` and the model's metadata (ROS-free).
 
-The node and ``eval-bag`` both call ``build_mapper`` so they use the same classes, pose and grid.
+Sits above the core (geometry, pipeline) and beside ``node_config``: the node and
+``eval-bag`` both call ``build_mapper`` so they use the same classes, pose and grid.
 """
 
 from __future__ import annotations
