@@ -23,13 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from seg_perception.geometry.camera import CameraIntrinsics, CameraPose
-from seg_perception.geometry.grid_spec import FREE, OCCUPIED, GridSpec
-from seg_perception.geometry.projection import (
-    GroundProjector,
+from seg_perception.geometry.camera import (
+    CameraIntrinsics,
+    CameraPose,
     intrinsics_from_parameters,
     pose_from_parameters,
 )
+from seg_perception.geometry.grid_spec import FREE, OCCUPIED, GridSpec
+from seg_perception.geometry.projection import GroundProjector
 from seg_perception.geometry.scan import ObstacleScanner
 
 ROOT = Path(__file__).resolve().parents[1]

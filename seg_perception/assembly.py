@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from seg_perception.geometry.camera import CameraPose
-from seg_perception.geometry.projection import OccupancyMapper, class_ids
+from seg_perception.geometry.classes import class_ids
+from seg_perception.geometry.mapper import OccupancyMapper
 from seg_perception.model_spec import ModelSpec
 from seg_perception.node_config import NodeConfig
 

@@ -1,4 +1,4 @@
-"""Pinhole camera model, REP-103 poses, and per-pixel rays.
+"""Pinhole camera model, REP-103 poses, per-pixel rays, and reading them from CameraInfo or parameters.
 
 Frames:
 - *grid frame*: the robot's ground frame (e.g. ``base_link``), x forward, y left,
@@ -14,8 +14,9 @@ integer coordinate is the pixel centre.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from seg_perception.errors import GeometryError
 # Columns are the optical axes expressed in body axes: optical x (right) = body -y,
 # optical y (down) = body -z, optical z (forward) = body x.
 R_BODY_FROM_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+
+# Distortion models whose coefficients CameraIntrinsics implements (sensor_msgs/distortion_models.hpp names).
+SUPPORTED_DISTORTION_MODELS = ("", "plumb_bob", "rational_polynomial")
 
 
 def rotation_from_rpy(roll: float, pitch: float, yaw: float) -> np.ndarray:
@@ -199,3 +203,44 @@ def intrinsics_from_camera_info(msg: object) -> CameraIntrinsics:
 def as_pose(xyz: Sequence[float], rpy: Sequence[float]) -> CameraPose:
     """CameraPose from parameter lists, validated."""
     return CameraPose(tuple(xyz), tuple(rpy))  # type: ignore[arg-type]
+
+
+def intrinsics_from_camera_info_checked(msg: object) -> CameraIntrinsics:
+    """``intrinsics_from_camera_info`` plus a check of ``distortion_model``.
+
+    A non-zero ``d`` under a model other than plumb_bob / rational_polynomial (e.g.
+    ``equidistant``) would be applied with the wrong formula, so it raises GeometryError.
+    """
+    intrinsics = intrinsics_from_camera_info(msg)
+    model = str(getattr(msg, "distortion_model", "") or "")
+    if intrinsics.has_distortion and model not in SUPPORTED_DISTORTION_MODELS:
+        raise GeometryError(
+            f"unsupported distortion_model {model!r} with non-zero D; supported: {SUPPORTED_DISTORTION_MODELS[1:]}"
+        )
+    return intrinsics
+
+
+def intrinsics_from_parameters(params: Mapping[str, Any], prefix: str = "camera_info.") -> CameraIntrinsics:
+    """Intrinsics from flat parameters ``camera_info.width``, ``.height``, ``.k`` (9 values), ``.d`` (optional).
+
+    Raises:
+        GeometryError: missing or malformed values.
+    """
+    try:
+        width = int(params[prefix + "width"])
+        height = int(params[prefix + "height"])
+        k = np.asarray(params[prefix + "k"], dtype=np.float64)
+        d = np.asarray(params.get(prefix + "d", []) or [], dtype=np.float64)
+    except (KeyError, TypeError, ValueError) as err:
+        raise GeometryError(f"camera_info parameters incomplete or malformed: {err!r}") from err
+    if k.size != 9:
+        raise GeometryError(f"{prefix}k must have 9 values, got {k.size}")
+    return CameraIntrinsics(width, height, k.reshape(3, 3), d)
+
+
+def pose_from_parameters(params: Mapping[str, Any], prefix: str = "camera_pose.") -> CameraPose:
+    """CameraPose from ``camera_pose.xyz`` (metres) and ``camera_pose.rpy`` (radians)."""
+    try:
+        return as_pose(params[prefix + "xyz"], params[prefix + "rpy"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise GeometryError(f"camera_pose parameters incomplete or malformed: {err!r}") from err

@@ -1,66 +1,24 @@
 """Segmentation labels -> bird's-eye occupancy grid over flat ground (z = 0 in the grid frame).
 
-Every pixel -> cell relation depends only on the camera (intrinsics, pose), the grid and
-the label size, so ``GroundProjector`` computes it once; ``GroundProjector.project``
-then costs a few vectorized passes over the label image.
-
-Cell states (``grid_spec.FREE`` / ``OCCUPIED`` / ``UNKNOWN``):
-
-- **free** evidence: (a) a drivable pixel whose centre ray meets the ground marks the
-  cell it hits; (b) a cell whose centre projects into the image between four pixel
-  centres that are all drivable (this fills cells far away, where one pixel spans
-  several cells).
-- **occupied** evidence: an obstacle's ground *contact*. In each column, every run of
-  obstacle pixels whose lower neighbour is not an obstacle (or that reaches the image
-  bottom) meets the ground between the two pixels. The ray through their boundary (row
-  ``v + 0.5``) gives the contact estimate A (reported to the obstacle scan); the true
-  contact lies between B, the ground seen by the pixel below, and C, where the obstacle
-  pixel's own ray would meet the ground behind the obstacle's face, so the cells of the
-  whole segment B -> C are marked occupied (behind the face they are occluded anyway).
-  Contacts of neighbouring columns at most ``link_rows`` rows and ``link_distance``
-  metres apart are joined by an occupied segment, so a visible front edge is a
-  connected line of cells. The lowest obstacle pixel of a column is one such run
-  bottom; the others are obstacles seen above nearer ones.
-- A pitched or rolled camera sees vertical edges slanted, and a column crosses an
-  obstacle's side silhouette in a staircase whose steps look like run bottoms but have
-  ground *beside* the obstacle below them. Candidates whose own class continues a few
-  rows further down the image of a 3-D vertical line (or, for slight slants, in the
-  neighbouring column) are such steps and are dropped.
-- Obstacle pixels never mark anything along their rays: the ground behind an obstacle
-  stays unknown unless some pixel sees it. Pixels of classes that are neither drivable
-  nor obstacle (sky, void, unlabelled 255, ...) say nothing.
-- Occupied wins over free; everything else is unknown. Ground hits whose horizontal
-  distance from the camera exceeds ``grid.max_range``, rays at or above the horizon and
-  points outside the grid are ignored.
-
-Assumptions and limits (the flat-ground model): the ground is the plane z = 0 of the
-grid frame; obstacles stand on it. Something that hangs above the ground (a tree crown,
-a sign) and is labelled as an obstacle gets a contact where its lower silhouette meets
-the ground behind it: conservative, but not its true position. An obstacle that reaches
-the image bottom is marked at the near edge of the view (it is at least that close). A
-face seen edge-on (in line with the camera) leaves no trace in the image and is not
-marked; its cells can read free.
+``GroundProjector`` precomputes every pixel <-> cell relation for one (intrinsics, pose,
+grid, label size); ``project`` then costs a few vectorized passes over the label image.
+Free evidence comes from drivable pixels, occupied evidence from obstacle ground contacts;
+occupied wins, the rest is unknown. The model, its cases and its limits: docs/occupancy.md
+and docs/geometry.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from seg_perception.errors import ConfigError, GeometryError, ImageError
-from seg_perception.geometry.camera import CameraIntrinsics, CameraPose, as_pose, intrinsics_from_camera_info
-from seg_perception.geometry.grid_spec import FREE, OCCUPIED, UNKNOWN, GridSpec
-
-# Distortion models whose coefficients CameraIntrinsics implements (sensor_msgs/distortion_models.hpp names).
-SUPPORTED_DISTORTION_MODELS = ("", "plumb_bob", "rational_polynomial")
-
-try:  # optional speed-up of the per-frame class lookup
-    import cv2 as _cv2
-except ImportError:  # pragma: no cover - OpenCV is in the pinned environment
-    _cv2 = None
+from seg_perception.geometry.camera import CameraIntrinsics, CameraPose
+from seg_perception.geometry.classes import apply_lut, class_lut
+from seg_perception.geometry.grid_spec import OCCUPIED, GridSpec
+from seg_perception.geometry.ground import cells_of, ground_hits, rays_grid, rotate, sample_segments
 
 _DRIVABLE, _OBSTACLE = 1, 2
 # Cap on samples along one contact segment (a far pixel's footprint), at resolution / 3 spacing.
@@ -69,13 +27,6 @@ _MAX_SEGMENT_SAMPLES = 64
 _VERTICAL_ROWS = 6
 # Rows of obstacle in the neighbouring column that mark a slightly slanted side silhouette.
 _SIDE_ROWS = 4
-
-# A ray must point down by more than this (z component of a unit vector) to count as a ground hit.
-_MIN_DOWN = 1e-9
-# Pixels whose undistortion does not reproduce them to this many pixels lie outside the
-# distortion model's valid region (e.g. the wrapped-around corners of strong barrel
-# distortion) and are ignored.
-_UNDISTORT_TOL_PX = 0.05
 
 
 @dataclass(frozen=True)
@@ -93,163 +44,6 @@ class OccupancyResult:
     grid: np.ndarray
     contacts: np.ndarray
 
-
-def class_ids(names: Iterable[str], class_names: Sequence[str]) -> frozenset[int]:
-    """Class ids of ``names`` in the model's ``class_names`` (exact, then case-insensitive match).
-
-    Raises:
-        ConfigError: a name is not a class of the model.
-    """
-    lookup = {n: i for i, n in enumerate(class_names)}
-    lower = {n.lower(): i for i, n in enumerate(class_names)}
-    ids = set()
-    for name in names:
-        if name in lookup:
-            ids.add(lookup[name])
-        elif str(name).lower() in lower:
-            ids.add(lower[str(name).lower()])
-        else:
-            raise ConfigError(f"unknown class {name!r}; the model's classes are {list(class_names)}")
-    return frozenset(ids)
-
-
-def _class_lut(ids: Iterable[int], what: str) -> np.ndarray:
-    lut = np.zeros(256, dtype=bool)
-    for i in ids:
-        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= int(i) <= 255:
-            raise ConfigError(f"{what} must be class ids in 0..255, got {i!r}")
-        lut[int(i)] = True
-    return lut
-
-
-def intrinsics_from_camera_info_checked(msg: object) -> CameraIntrinsics:
-    """``intrinsics_from_camera_info`` plus a check of ``distortion_model``.
-
-    A non-zero ``d`` under a model other than plumb_bob / rational_polynomial (e.g.
-    ``equidistant``) would be applied with the wrong formula, so it raises GeometryError.
-    """
-    intrinsics = intrinsics_from_camera_info(msg)
-    model = str(getattr(msg, "distortion_model", "") or "")
-    if intrinsics.has_distortion and model not in SUPPORTED_DISTORTION_MODELS:
-        raise GeometryError(
-            f"unsupported distortion_model {model!r} with non-zero D; supported: {SUPPORTED_DISTORTION_MODELS[1:]}"
-        )
-    return intrinsics
-
-
-def intrinsics_from_parameters(params: Mapping[str, Any], prefix: str = "camera_info.") -> CameraIntrinsics:
-    """Intrinsics from flat parameters ``camera_info.width``, ``.height``, ``.k`` (9 values), ``.d`` (optional).
-
-    Raises:
-        GeometryError: missing or malformed values.
-    """
-    try:
-        width = int(params[prefix + "width"])
-        height = int(params[prefix + "height"])
-        k = np.asarray(params[prefix + "k"], dtype=np.float64)
-        d = np.asarray(params.get(prefix + "d", []) or [], dtype=np.float64)
-    except (KeyError, TypeError, ValueError) as err:
-        raise GeometryError(f"camera_info parameters incomplete or malformed: {err!r}") from err
-    if k.size != 9:
-        raise GeometryError(f"{prefix}k must have 9 values, got {k.size}")
-    return CameraIntrinsics(width, height, k.reshape(3, 3), d)
-
-
-def pose_from_parameters(params: Mapping[str, Any], prefix: str = "camera_pose.") -> CameraPose:
-    """CameraPose from ``camera_pose.xyz`` (metres) and ``camera_pose.rpy`` (radians)."""
-    try:
-        return as_pose(params[prefix + "xyz"], params[prefix + "rpy"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise GeometryError(f"camera_pose parameters incomplete or malformed: {err!r}") from err
-
-
-def rotate(m: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """``m`` (3x3) applied to every vector of ``v`` (..., 3), i.e. ``v @ m.T``.
-
-    Written out per component: a matmul with an inner size of 3 is tens of times slower
-    (and BLAS threads compete with everything else on the machine).
-    """
-    x, y, z = v[..., 0], v[..., 1], v[..., 2]
-    return np.stack(
-        [
-            m[0, 0] * x + m[0, 1] * y + m[0, 2] * z,
-            m[1, 0] * x + m[1, 1] * y + m[1, 2] * z,
-            m[2, 0] * x + m[2, 1] * y + m[2, 2] * z,
-        ],
-        axis=-1,
-    )
-
-
-def _rays_grid(
-    intrinsics: CameraIntrinsics, pose: CameraPose, u: np.ndarray, v: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Grid-frame ray directions (..., 3), not normalized, through pixel coordinates (u, v), and a validity mask.
-
-    Invalid: outside the distortion model's invertible region, or non-finite.
-    """
-    x, y = intrinsics.undistort_pixels(u, v)
-    ok = np.isfinite(x) & np.isfinite(y)
-    if intrinsics.has_distortion:
-        xd, yd = intrinsics.distort_normalized(np.where(ok, x, 0.0), np.where(ok, y, 0.0))
-        k = intrinsics.k
-        err_u = (k[0, 0] * xd + k[0, 1] * yd + k[0, 2]) - u
-        err_v = (k[1, 1] * yd + k[1, 2]) - v
-        ok &= np.hypot(err_u, err_v) < _UNDISTORT_TOL_PX
-    d_opt = np.stack([np.where(ok, x, 0.0), np.where(ok, y, 0.0), np.ones_like(x)], axis=-1)
-    return rotate(pose.rotation_optical, d_opt), ok
-
-
-def _ground_hits(
-    origin: np.ndarray, rays: np.ndarray, ok: np.ndarray, max_range: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ground (z = 0) intersections (x, y) of rays from ``origin``, valid where below the horizon and in range."""
-    dz = rays[..., 2]
-    norm = np.linalg.norm(rays, axis=-1)
-    down = ok & (dz < -_MIN_DOWN * norm)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.where(down, -origin[2] / np.where(down, dz, -1.0), 0.0)
-    x = origin[0] + t * rays[..., 0]
-    y = origin[1] + t * rays[..., 1]
-    horiz = t * np.hypot(rays[..., 0], rays[..., 1])
-    valid = down & (horiz <= max_range) & np.isfinite(x) & np.isfinite(y)
-    return x, y, valid
-
-
-def _cells_of(grid: GridSpec, x: np.ndarray, y: np.ndarray, outside: int = -1) -> np.ndarray:
-    """Flat cell index (intp) of points (x, y); ``outside`` for points outside the grid or NaN."""
-    fc = (x - grid.x_min) / grid.resolution
-    fr = (y - grid.y_min) / grid.resolution
-    with np.errstate(invalid="ignore"):
-        inside = (fc >= 0) & (fc < grid.width) & (fr >= 0) & (fr < grid.height)
-    # Truncation equals floor here: only non-negative values are kept.
-    idx = fr.astype(np.intp, copy=False) * grid.width + fc.astype(np.intp, copy=False) if inside.all() else (
-        np.where(inside, fr, 0).astype(np.intp) * grid.width + np.where(inside, fc, 0).astype(np.intp)
-    )
-    return np.where(inside, idx, outside)
-
-
-def _apply_lut(lut: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """lut[labels] for a uint8 image (cv2.LUT when OpenCV is importable: about twice as fast as numpy)."""
-    if _cv2 is not None and labels.flags.c_contiguous and labels.size:
-        return _cv2.LUT(labels, lut)
-    return np.take(lut, labels)
-
-
-def sample_segments(p0: np.ndarray, p1: np.ndarray, step: float, max_samples: int = 256) -> np.ndarray:
-    """Points every <= ``step`` metres along segments p0[i] -> p1[i], endpoints included; (N, 2) each, returns (M, 2).
-
-    Segments longer than ``max_samples * step`` get ``max_samples + 1`` evenly spaced points.
-    """
-    if len(p0) == 0:
-        return np.zeros((0, 2))
-    seg = p1 - p0
-    length = np.hypot(seg[:, 0], seg[:, 1])
-    n = np.minimum(np.ceil(length / step), max_samples).astype(np.int64) + 1
-    ends = np.cumsum(n)
-    seg_id = np.repeat(np.arange(len(n)), n)
-    k = np.arange(int(ends[-1])) - (ends - n)[seg_id]
-    t = k / np.maximum(n - 1, 1)[seg_id]
-    return p0[seg_id] + t[:, None] * seg[seg_id]
 
 
 class GroundProjector:
@@ -304,8 +98,8 @@ class GroundProjector:
         self.grid = grid
         self.drivable_classes = frozenset(int(c) for c in drivable_classes)
         self.obstacle_classes = frozenset(int(c) for c in obstacle_classes)
-        self._drv_lut = _class_lut(self.drivable_classes, "drivable_classes")
-        self._obs_lut = _class_lut(self.obstacle_classes, "obstacle_classes")
+        self._drv_lut = class_lut(self.drivable_classes, "drivable_classes")
+        self._obs_lut = class_lut(self.obstacle_classes, "obstacle_classes")
         both = self.drivable_classes & self.obstacle_classes
         if both:
             raise ConfigError(f"classes {sorted(both)} are both drivable and obstacle")
@@ -340,8 +134,8 @@ class GroundProjector:
 
         # Pixel centres: free evidence (a).
         vv, uu = np.mgrid[0:h, 0:w].astype(np.float64)
-        rays, ok = _rays_grid(intr, pose, uu, vv)
-        px, py, pok = _ground_hits(origin, rays, ok, grid.max_range)
+        rays, ok = rays_grid(intr, pose, uu, vv)
+        px, py, pok = ground_hits(origin, rays, ok, grid.max_range)
         cell = np.where(pok, grid.cell_index(px, py), -1)
         rows_hit = np.flatnonzero((cell >= 0).any(axis=1))
         if rows_hit.size == 0:
@@ -358,8 +152,8 @@ class GroundProjector:
         # between B, the ground seen by the pixel below (u, v + 1), and C, where the obstacle pixel's
         # own ray would meet the ground (behind the obstacle's face). A, the hit of the boundary ray
         # (u, v + 0.5), is the estimate; the whole segment B -> C is marked occupied.
-        rays_a, ok_a = _rays_grid(intr, pose, uu, vv + 0.5)
-        ax, ay, aok = _ground_hits(origin, rays_a, ok_a, grid.max_range)
+        rays_a, ok_a = rays_grid(intr, pose, uu, vv + 0.5)
+        ax, ay, aok = ground_hits(origin, rays_a, ok_a, grid.max_range)
         bx, by = ax.copy(), ay.copy()
         below = pok[1:] & aok[:-1]
         bx[:-1] = np.where(below, px[1:], ax[:-1])
@@ -413,12 +207,8 @@ class GroundProjector:
     def _build_vertical_checks(self, rays: np.ndarray, ok: np.ndarray) -> None:
         """Samples below each contact-band pixel along the image of a 3-D vertical line through it.
 
-        When the camera is pitched or rolled, vertical edges are slanted in the image and a
-        column crosses an obstacle's side silhouette in a staircase: each step looks like
-        "obstacle above ground", but the ground there is beside the obstacle, not under it.
-        A true contact has ground below it along the vertical, so each candidate must not see
-        its own class again in the next few samples down the projected vertical (another
-        class there is a different, nearer object: the contact stands).
+        A candidate contact whose own class continues down this line is a staircase step of a
+        slanted side silhouette, not a contact (docs/geometry.md, "Vertical check").
         """
         intr, pose = self.intrinsics, self.pose
         w, h = intr.width, intr.height
@@ -481,7 +271,7 @@ class GroundProjector:
         cells = np.empty((a.shape[0], m), dtype=np.int32)
         for j, tj in enumerate(t):  # m is small; one vectorized pass per sample position
             p = a + tj * (b - a)
-            cells[:, j] = _cells_of(grid, p[:, 0], p[:, 1], n_cells)
+            cells[:, j] = cells_of(grid, p[:, 0], p[:, 1], n_cells)
         cells[~ok] = n_cells
         # Consecutive samples mostly share a cell: move each row's distinct cells to the front
         # (stable sort on "repeat" flags) and drop the columns that only hold repeats.
@@ -528,7 +318,7 @@ class GroundProjector:
         """
         labels = self._check_labels(labels)
         n = self._n_cells
-        code = _apply_lut(self._code_lut, labels[self._band :])
+        code = apply_lut(self._code_lut, labels[self._band :])
         drv = (code == _DRIVABLE).ravel()
         obs = code == _OBSTACLE
 
@@ -594,151 +384,9 @@ class GroundProjector:
         keep = np.hypot(d[:, 0], d[:, 1]) <= self.link_distance
         links = sample_segments(a[src_i[keep]], a[dst_i[keep]], self.grid.resolution / 4)
         if links.shape[0]:
-            occ[_cells_of(self.grid, links[:, 0], links[:, 1], self._n_cells)] = True
+            occ[cells_of(self.grid, links[:, 0], links[:, 1], self._n_cells)] = True
             return np.concatenate([a, links])
         return a
 
 
-class OccupancyMapper:
-    """Per-camera-stream front end: keeps a GroundProjector (and ObstacleScanner) for the current
-    camera info, pose and label size, and rebuilds them only when one of those changes.
-
-    Args:
-        grid: grid geometry and ``max_range``.
-        pose: camera body pose in the grid frame.
-        drivable_classes, obstacle_classes: class ids.
-        scan_angle_increment: obstacle-scan beam spacing, radians; None disables the scan.
-        link_distance: see GroundProjector.
-
-    Typical use in a node::
-
-        mapper = OccupancyMapper(GridSpec.from_parameters(p), pose_from_parameters(p), drv_ids, obs_ids)
-        mapper.set_camera_info(camera_info_msg)          # on every CameraInfo (cheap when unchanged)
-        out = mapper.process(labels)                     # per frame
-        grid_msg = grid_to_msg(out.grid, mapper.grid, stamp=..., msg_cls=OccupancyGrid)
-        scan_msg = ranges_to_scan_msg(out.scan_ranges, mapper.scanner.spec, frame_id, stamp)
-    """
-
-    def __init__(
-        self,
-        grid: GridSpec,
-        pose: CameraPose,
-        drivable_classes: Iterable[int],
-        obstacle_classes: Iterable[int],
-        scan_angle_increment: float | None = None,
-        link_distance: float | None = None,
-    ) -> None:
-        from seg_perception.geometry.scan import DEFAULT_ANGLE_INCREMENT
-
-        self.grid = grid
-        self.pose = pose
-        self.drivable_classes = frozenset(int(c) for c in drivable_classes)
-        self.obstacle_classes = frozenset(int(c) for c in obstacle_classes)
-        _class_lut(self.drivable_classes, "drivable_classes")
-        _class_lut(self.obstacle_classes, "obstacle_classes")
-        self.scan_angle_increment = DEFAULT_ANGLE_INCREMENT if scan_angle_increment is None else scan_angle_increment
-        self.link_distance = link_distance
-        self.intrinsics: CameraIntrinsics | None = None
-        self.projector: GroundProjector | None = None
-        self.scanner = None
-        self.rebuilds = 0
-
-    def set_camera_info(self, msg: object) -> bool:
-        """Use a sensor_msgs/CameraInfo-like message (duck-typed). Returns True when the intrinsics changed.
-
-        Raises GeometryError for unusable camera info (zero focal length, NaN, bad size).
-        """
-        return self.set_intrinsics(intrinsics_from_camera_info_checked(msg))
-
-    def set_intrinsics(self, intrinsics: CameraIntrinsics) -> bool:
-        """Returns True when the intrinsics differ from the current ones (the lookup is then rebuilt lazily)."""
-        cur = self.intrinsics
-        if (
-            cur is not None
-            and (cur.width, cur.height) == (intrinsics.width, intrinsics.height)
-            and np.array_equal(cur.k, intrinsics.k)
-            and np.array_equal(cur.d, intrinsics.d)
-        ):
-            return False
-        self.intrinsics = intrinsics
-        self.projector = None
-        return True
-
-    def set_pose(self, pose: CameraPose, tol_m: float = 1e-3, tol_rad: float = 1e-4) -> bool:
-        """Use a new camera pose (e.g. from TF). Changes below ``tol_m`` / ``tol_rad`` are ignored so
-        that jitter in a static transform does not rebuild the lookup every frame. Returns True when
-        the lookup will be rebuilt."""
-        cur = self.pose
-        if np.all(np.abs(np.subtract(pose.xyz, cur.xyz)) <= tol_m) and np.all(
-            np.abs(np.angle(np.exp(1j * np.subtract(pose.rpy, cur.rpy)))) <= tol_rad
-        ):
-            return False
-        self.pose = pose
-        self.projector = None
-        return True
-
-    def _ensure(self, shape: tuple[int, int]) -> GroundProjector:
-        if self.intrinsics is None:
-            raise GeometryError("no camera info received yet")
-        size = (shape[1], shape[0])
-        if self.projector is None or self.projector.label_size != size:
-            from seg_perception.geometry.scan import ObstacleScanner
-
-            # Clear first: if the build raises, the stale lookup must not be used for the new size.
-            self.projector = None
-            self.scanner = None
-            projector = GroundProjector(
-                self.intrinsics,
-                self.pose,
-                self.grid,
-                self.drivable_classes,
-                self.obstacle_classes,
-                label_size=size,
-                link_distance=self.link_distance,
-            )
-            if self.scan_angle_increment:
-                self.scanner = ObstacleScanner.for_projector(projector, angle_increment=self.scan_angle_increment)
-            self.projector = projector
-            self.rebuilds += 1
-        return self.projector
-
-    def process(self, labels: np.ndarray) -> MapperOutput:
-        """Grid (and scan) of one (H, W) label image; rebuilds the lookup if the size changed."""
-        labels = np.asarray(labels)
-        if labels.ndim != 2:
-            raise ImageError(f"labels must be a 2-D (H, W) array, got shape {labels.shape}")
-        projector = self._ensure(labels.shape)
-        result = projector.project(labels)
-        ranges = self.scanner.scan(result) if self.scanner is not None else None
-        return MapperOutput(grid=result.grid, contacts=result.contacts, scan_ranges=ranges)
-
-
-@dataclass(frozen=True)
-class MapperOutput:
-    """Per-frame output of OccupancyMapper.
-
-    Attributes:
-        grid: (rows, cols) int8 occupancy grid (see OccupancyResult).
-        contacts: (N, 2) float64 contact points, grid frame, metres.
-        scan_ranges: (n_beams,) float32 obstacle scan ranges (see scan.ObstacleScanner), or None.
-    """
-
-    grid: np.ndarray
-    contacts: np.ndarray
-    scan_ranges: np.ndarray | None
-
-
-__all__ = [
-    "FREE",
-    "OCCUPIED",
-    "UNKNOWN",
-    "GroundProjector",
-    "MapperOutput",
-    "OccupancyMapper",
-    "OccupancyResult",
-    "class_ids",
-    "intrinsics_from_camera_info_checked",
-    "intrinsics_from_parameters",
-    "pose_from_parameters",
-    "sample_segments",
-]
+__all__ = ["GroundProjector", "OccupancyResult"]

@@ -18,15 +18,16 @@ import numpy as np
 import pytest
 
 from seg_perception.errors import ConfigError, GeometryError, ImageError
-from seg_perception.geometry.camera import CameraIntrinsics, CameraPose
-from seg_perception.geometry.grid_spec import FREE, OCCUPIED, UNKNOWN, GridSpec
-from seg_perception.geometry.projection import (
-    GroundProjector,
-    OccupancyMapper,
-    class_ids,
+from seg_perception.geometry.camera import (
+    CameraIntrinsics,
+    CameraPose,
     intrinsics_from_camera_info_checked,
     intrinsics_from_parameters,
 )
+from seg_perception.geometry.classes import class_ids
+from seg_perception.geometry.grid_spec import FREE, OCCUPIED, UNKNOWN, GridSpec
+from seg_perception.geometry.mapper import OccupancyMapper
+from seg_perception.geometry.projection import GroundProjector
 from seg_perception.geometry.scan import ObstacleScanner
 from seg_perception.synthetic.occupancy import grid_metrics, obstacle_course, occupancy_truth, scan_checks
 from seg_perception.synthetic.street import (
