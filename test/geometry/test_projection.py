@@ -16,6 +16,9 @@ import math
 
 import numpy as np
 import pytest
+from oracles.obstacle_course import obstacle_course
+from oracles.occupancy_metrics import grid_metrics, scan_checks
+from oracles.occupancy_truth import occupancy_truth
 
 from seg_perception.errors import ConfigError, GeometryError, ImageError
 from seg_perception.geometry.camera import (
@@ -29,7 +32,6 @@ from seg_perception.geometry.grid_spec import FREE, OCCUPIED, UNKNOWN, GridSpec
 from seg_perception.geometry.mapper import OccupancyMapper
 from seg_perception.geometry.projection import GroundProjector
 from seg_perception.geometry.scan import ObstacleScanner
-from seg_perception.synthetic.occupancy import grid_metrics, obstacle_course, occupancy_truth, scan_checks
 from seg_perception.synthetic.street import (
     BICYCLIST,
     BUILDING,

@@ -8,17 +8,12 @@ import math
 import numpy as np
 import pytest
 
+from oracles.obstacle_course import obstacle_course
+from oracles.occupancy_metrics import footprint_ray_distance, grid_metrics, scan_checks
+from oracles.occupancy_truth import occupancy_truth
+from oracles.solids import footprint_boundary, segment_blocked
 from seg_perception.geometry.camera import CameraIntrinsics, CameraPose
 from seg_perception.geometry.grid_spec import FREE, OCCUPIED, UNKNOWN, GridSpec
-from seg_perception.synthetic.occupancy import (
-    footprint_boundary,
-    footprint_ray_distance,
-    grid_metrics,
-    obstacle_course,
-    occupancy_truth,
-    scan_checks,
-    segment_blocked,
-)
 from seg_perception.synthetic.street import (
     CAR,
     PAVEMENT,
