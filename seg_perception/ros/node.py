@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import OccupancyGrid
@@ -35,6 +36,9 @@ from seg_perception.conversions.image import (
 )
 from seg_perception.conversions.occupancy import grid_to_msg, ranges_to_scan_msg
 from seg_perception.errors import ConfigError, GeometryError, ModelError, SegPerceptionError
+from seg_perception.geometry.camera import intrinsics_from_camera_info
+from seg_perception.geometry.ground_range import GroundRangeCache
+from seg_perception.geometry.transforms import pose_from_optical_transform
 from seg_perception.model_spec import ModelSpec
 from seg_perception.node_config import NodeConfig
 from seg_perception.pipeline import Frame, Segmenter, overlay
@@ -76,7 +80,7 @@ class SegmentationNode(Node):
         self.segmenter = Segmenter(selection.backend, self.spec, tuple(cfg.input_size) or None)
         self.backend_summary = selection.summary
         self.get_logger().info(f"model {model_path} ({self.spec.num_classes} classes); {selection.summary}")
-        for note in getattr(selection, "notes", []):
+        for note in selection.notes:
             self.get_logger().warning(note)
         declare_read_only(self, "class_names", list(self.spec.class_names))
 
@@ -97,6 +101,7 @@ class SegmentationNode(Node):
         self._reported_rejected = 0
         self._warned_no_info = False
         self._applied_info: CameraInfo | None = None
+        self._ranges = GroundRangeCache()
 
         reliability = (
             ReliabilityPolicy.BEST_EFFORT if cfg.qos_reliability == "best_effort" else ReliabilityPolicy.RELIABLE
@@ -120,8 +125,8 @@ class SegmentationNode(Node):
         self._diag_group = MutuallyExclusiveCallbackGroup()
         self._diag_timer = self.create_timer(cfg.diagnostics_period, self._publish_diagnostics, self._diag_group)
 
-        # Queries run in their own callback group on the multi-threaded executor and read the newest
-        # Frame snapshot: they never wait for, or slow, the image worker.
+        # Queries run on the executor thread and read the newest Frame snapshot: they never wait
+        # for, or slow, the image worker thread.
         embeddings = {"auto": "auto", "required": True, "disabled": False}[cfg.query_embeddings]
         self.query_engine = QueryEngine(
             self.spec.class_names,
@@ -169,7 +174,11 @@ class SegmentationNode(Node):
             self.get_logger().info("parameters changed: applied from this frame on")
 
     def warn_throttled(self, key: str, text: str) -> None:
-        """Log ``text`` at most once per ``warn_throttle`` seconds per ``key``."""
+        """Log ``text`` at most once per ``warn_throttle`` seconds per ``key``.
+
+        Not rclpy's ``throttle_duration_sec``: that fixes the interval per call site and raises
+        ValueError when it changes, and ``warn_throttle`` is a runtime parameter.
+        """
         now = time.monotonic()
         if now - self._last_warn.get(key, -1e9) >= self.config.warn_throttle:
             self._last_warn[key] = now
@@ -241,9 +250,21 @@ class SegmentationNode(Node):
         self.stats.on_publish("query_answers")
         return response
 
-    def _ranges_for(self, frame: Frame | None) -> Any:
-        """Per-pixel ground range (metres) for nearest/farthest, when the grid projection knows the camera."""
-        return None
+    def _ranges_for(self, frame: Frame | None) -> np.ndarray | None:
+        """Per-pixel ground range (metres, H x W float32) for nearest/farthest; None without camera_info.
+
+        Uses the newest CameraInfo (rescaled to the frame) and the grid's camera pose (parameters
+        or TF), as the occupancy grid does; without them the engine falls back to image rows.
+        """
+        info = self.camera_info
+        if frame is None or info is None:
+            return None
+        try:
+            intrinsics = intrinsics_from_camera_info(info)
+            return self._ranges.get(intrinsics, self.mapper.pose, frame.labels.shape[:2], self.config.grid.max_range)
+        except GeometryError as err:
+            self.warn_throttled("ranges", f"query ranges unavailable, using image rows: {err}")
+            return None
 
     def _publish_grid(self, labels: Any, header: Any) -> float | None:
         """Occupancy grid and obstacle scan of one frame; returns milliseconds, None when skipped.
@@ -285,11 +306,6 @@ class SegmentationNode(Node):
             self.scan_pub.publish(scan)
             self.stats.on_publish("obstacle_scan")
         return (time.perf_counter() - t0) * 1e3
-
-    @property
-    def latest_frame(self) -> Frame | None:
-        """The newest segmented frame (a consistent snapshot; never mutated after publication)."""
-        return self._latest
 
     # ------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
@@ -336,11 +352,9 @@ class _TfPoseSource:
         self._listener = TransformListener(self._buffer, node)
 
     def pose(self, header: Any) -> Any:
-        import numpy as np
+        """CameraPose at the image stamp, or None (warned, throttled) when TF has no transform."""
         from rclpy.duration import Duration
         from rclpy.time import Time
-
-        from seg_perception.geometry.camera import R_BODY_FROM_OPTICAL, CameraPose
 
         try:
             tf = self._buffer.lookup_transform(
@@ -350,18 +364,7 @@ class _TfPoseSource:
             self._node.warn_throttled("tf", f"no transform {self._grid_frame} <- {header.frame_id}: {err}")
             return None
         t, q = tf.transform.translation, tf.transform.rotation
-        x, y, z, w = q.x, q.y, q.z, q.w
-        r_go = np.array(
-            [
-                [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-            ]
-        )
-        r = r_go @ R_BODY_FROM_OPTICAL.T  # grid <- camera body
-        rpy = (np.arctan2(r[2, 1], r[2, 2]), -np.arcsin(np.clip(r[2, 0], -1, 1)), np.arctan2(r[1, 0], r[0, 0]))
-        return CameraPose((t.x, t.y, t.z), tuple(float(a) for a in rpy))
-
+        return pose_from_optical_transform((t.x, t.y, t.z), (q.x, q.y, q.z, q.w))
 
 def main(args: list[str] | None = None) -> int:
     """Entry point: ``ros2 run seg_perception segmentation_node``; exit code 1 on a start-up error."""

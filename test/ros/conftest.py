@@ -43,6 +43,7 @@ class NodeProcess:
         remaps: dict[str, str] | None = None,
         name: str = "seg_perception",
         params_file: Path | None = None,
+        env: dict[str, str] | None = None,
     ):
         args = [str(node_executable()), "--ros-args", "-r", f"__node:={name}"]
         if params_file is not None:
@@ -54,7 +55,9 @@ class NodeProcess:
             args += ["-p", f"{k}:={val}"]
         for k, v in (remaps or {}).items():
             args += ["-r", f"{k}:={v}"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}
+        )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -142,8 +145,9 @@ def start_node() -> Iterator[Callable[..., NodeProcess]]:
         remaps: dict[str, str] | None = None,
         name: str = "seg_perception",
         params_file: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> NodeProcess:
-        p = NodeProcess(params, remaps, name, params_file)
+        p = NodeProcess(params, remaps, name, params_file, env)
         procs.append(p)
         return p
 
@@ -155,3 +159,36 @@ def start_node() -> Iterator[Callable[..., NodeProcess]]:
 @pytest.fixture(scope="session")
 def node_exe() -> Path:
     return node_executable()
+
+
+SLOW_SEGMENTER = """
+# Test-only start-up hook (sitecustomize): every Segmenter.segment call first sleeps, so the node
+# is slower than any publisher whatever the machine or backend.
+import os, time
+from seg_perception import pipeline as _pipeline
+
+_delay = float(os.environ["SEG_TEST_SEGMENT_DELAY_S"])
+_segment = _pipeline.Segmenter.segment
+
+
+def _slow_segment(self, *args, **kwargs):
+    time.sleep(_delay)
+    return _segment(self, *args, **kwargs)
+
+
+_pipeline.Segmenter.segment = _slow_segment
+"""
+
+
+@pytest.fixture
+def slow_segmenter_env(tmp_path: Path) -> Callable[[float], dict[str, str]]:
+    """Environment for ``start_node(..., env=...)`` making each segmentation take ``delay_s`` longer."""
+
+    def env(delay_s: float) -> dict[str, str]:
+        hook = tmp_path / "slow_hook"
+        hook.mkdir(exist_ok=True)
+        (hook / "sitecustomize.py").write_text(SLOW_SEGMENTER)
+        path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH", "")) if p)
+        return {"PYTHONPATH": path, "SEG_TEST_SEGMENT_DELAY_S": str(delay_s)}
+
+    return env

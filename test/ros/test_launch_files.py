@@ -52,14 +52,108 @@ def test_launch_file_names_the_installed_executable(node_exe: Path):
     assert (share / "launch" / "camera.launch.py").exists() and (share / "config" / "default.yaml").exists()
 
 
-def test_launch_file_runs_where_launch_is_installed():
-    launch = pytest.importorskip("launch", reason="`launch` is not on PyPI; runs on a real ROS 2 install")
-    import importlib.util
+LAUNCH_VALUES = {
+    "image_topic": "/front/image_raw", "camera_info_topic": "/front/camera_info", "params_file": "",
+    "model_path": "123", "namespace": "robot1", "image_transport": "", "backend": "onnxruntime",
+    "use_sim_time": "true", "log_level": "debug",
+}
 
-    spec = importlib.util.spec_from_file_location("camera_launch", LAUNCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    assert isinstance(module.generate_launch_description(), launch.LaunchDescription)
+
+def _check_node_action(kwargs: dict, share: Path) -> None:
+    """What the launch file hands to launch_ros' Node for LAUNCH_VALUES."""
+    assert (kwargs["package"], kwargs["executable"], kwargs["name"]) == ("seg_perception", "segmentation_node",
+                                                                          "seg_perception")
+    assert kwargs["namespace"] == "robot1"
+    assert dict(kwargs["remappings"]) == {
+        "image": "/front/image_raw", "image/compressed": "/front/image_raw/compressed",
+        "camera_info": "/front/camera_info",
+    }
+    params_file, overrides = kwargs["parameters"]
+    assert Path(params_file) == share / "config" / "default.yaml"
+    assert overrides["use_sim_time"] is True
+    assert set(overrides) == {"model_path", "backend", "use_sim_time"}  # empty arguments override nothing
+    assert kwargs["arguments"] == ["--ros-args", "--log-level", "debug"]
+
+
+def test_launch_setup_builds_one_node_with_remaps_and_overrides(monkeypatch):
+    """The launch file's OpaqueFunction body, run with recording stand-ins for launch/launch_ros.
+
+    The real packages are not on PyPI; where they are installed the next test runs them instead.
+    """
+    import sys
+    import types
+
+    from ament_index_python.packages import get_package_share_directory
+
+    recorded: dict = {}
+
+    class Node:
+        def __init__(self, **kwargs):
+            recorded.update(kwargs)
+
+    class ParameterValue:
+        def __init__(self, value, value_type=None):
+            self.value, self.value_type = value, value_type
+
+    class LaunchConfiguration:
+        def __init__(self, name):
+            self.name = name
+
+        def perform(self, context):
+            return context[self.name]
+
+    class SetEnvironmentVariable:
+        def __init__(self, name, value):
+            self.name, self.value = name, value
+
+    fakes = {
+        "launch": types.ModuleType("launch"), "launch.actions": types.ModuleType("launch.actions"),
+        "launch.substitutions": types.ModuleType("launch.substitutions"),
+        "launch_ros": types.ModuleType("launch_ros"), "launch_ros.actions": types.ModuleType("launch_ros.actions"),
+        "launch_ros.parameter_descriptions": types.ModuleType("launch_ros.parameter_descriptions"),
+    }
+    fakes["launch.actions"].SetEnvironmentVariable = SetEnvironmentVariable
+    fakes["launch.substitutions"].LaunchConfiguration = LaunchConfiguration
+    fakes["launch_ros.actions"].Node = Node
+    fakes["launch_ros.parameter_descriptions"].ParameterValue = ParameterValue
+    for name, module in fakes.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.delenv("FASTDDS_DEFAULT_PROFILES_FILE", raising=False)
+    monkeypatch.delenv("FASTRTPS_DEFAULT_PROFILES_FILE", raising=False)
+
+    actions = _launch_module()._launch_setup(dict(LAUNCH_VALUES))
+    share = Path(get_package_share_directory("seg_perception"))
+    _check_node_action(recorded, share)
+    overrides = recorded["parameters"][1]
+    assert (overrides["model_path"].value, overrides["model_path"].value_type) == ("123", str)
+    env = {a.name: a.value for a in actions if isinstance(a, SetEnvironmentVariable)}
+    assert "FASTDDS_DEFAULT_PROFILES_FILE" in env and Path(env["FASTDDS_DEFAULT_PROFILES_FILE"]).is_file()
+    assert sum(isinstance(a, Node) for a in actions) == 1
+    with pytest.raises(ValueError, match="does not exist"):
+        _launch_module()._launch_setup({**LAUNCH_VALUES, "params_file": "/no/such/params.yaml"})
+
+
+def test_launch_file_runs_where_launch_is_installed():
+    """On a real ROS 2 install: the launch description is evaluated by `launch` itself."""
+    launch = pytest.importorskip("launch", reason="`launch` is not on PyPI; runs on a real ROS 2 install")
+    launch_ros_actions = pytest.importorskip("launch_ros.actions")
+    from ament_index_python.packages import get_package_share_directory
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+
+    description = _launch_module().generate_launch_description()
+    assert isinstance(description, launch.LaunchDescription)
+    context = launch.LaunchContext()
+    context.launch_configurations.update(LAUNCH_VALUES)
+    declared = [e for e in description.entities if isinstance(e, DeclareLaunchArgument)]
+    assert {d.name for d in declared} >= CONTRACT_ARGS
+    opaque = [e for e in description.entities if isinstance(e, OpaqueFunction)]
+    assert len(opaque) == 1
+    actions = opaque[0].execute(context) or []
+    nodes = [a for a in actions if isinstance(a, launch_ros_actions.Node)]
+    assert len(nodes) == 1
+    assert (nodes[0].node_package, nodes[0].node_executable) == ("seg_perception", "segmentation_node")
+    share = Path(get_package_share_directory("seg_perception"))
+    assert (share / "config" / "default.yaml").is_file()
 
 
 @pytest.mark.parametrize("name", ["default.yaml", "camvid.yaml"])
