@@ -70,7 +70,7 @@ def prepare_models(args: argparse.Namespace, workdir: Path) -> tuple[Path, Path 
     import torch
     import yaml
 
-    from seg_perception.training.model import build_model
+    from seg_perception.nets.build import build_model
 
     h, w = args.size
     net = build_model({}, num_classes=11).eval()

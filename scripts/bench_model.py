@@ -61,9 +61,9 @@ def main() -> int:
 
     from seg_perception.backends import create_backend
     from seg_perception.model_spec import ModelSpec
+    from seg_perception.nets.build import build_model, count_parameters
     from seg_perception.pipeline import Segmenter
-    from seg_perception.training.model import build_model, count_parameters
-    from seg_perception.training.train import load_config
+    from seg_perception.training.config import load_config
 
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config)

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seg_perception.backends.base import PRECISIONS
 from seg_perception.errors import ConfigError
 from seg_perception.geometry.grid_spec import GridSpec
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
-PRECISIONS = ("fp32", "fp16", "int8")
 TRANSPORTS = ("raw", "compressed")
 RELIABILITY = ("best_effort", "reliable")
 EMBEDDINGS = ("auto", "required", "disabled")  # not on/off: YAML reads those as booleans

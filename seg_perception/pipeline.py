@@ -1,24 +1,8 @@
-"""The one segmentation path: pre-process -> backend -> post-process.
+"""The one segmentation path: pre-process -> backend -> post-process (``Segmenter``).
 
-The node, ``eval``, ``eval-bag``, ``query`` and ``demo`` all call ``Segmenter``; there is
-no other pre- or post-processing in the project.
-
-Pre-processing (documented contract):
-1. The network size is the backend's static input (H, W) when it has one, else the
-   metadata's ``input_size``, else the image's own size; then rounded *up* to
-   ``size_divisor``.
-2. ``resize`` mode stretches the image to that size (bilinear); ``letterbox`` keeps the
-   aspect ratio, scales to fit and pads the bottom/right with the mean colour. Rounding
-   up to the divisor pads the bottom/right too (never stretches).
-3. Pixels are scaled to 0..1, normalized per channel ((p - mean) / std) in the model's
-   channel order, and laid out NCHW float32.
-
-Post-processing maps the network output back to the *input image's* resolution: the
-padded border is cropped, and the class id is the arg-max of the logits resized
-bilinearly (labels by nearest neighbour); confidence is the softmax probability of that
-class scaled to 0..255. When the image is larger than the network output and no
-confidence is wanted, the same labels are computed without resizing the logits
-(``seg_perception.upsampling``).
+The node, ``eval``, ``eval-bag``, ``query`` and ``demo`` all call ``Segmenter``. Pre-processing
+is ``backends.preprocess``; post-processing maps the output back to the image's resolution.
+The contract of both is in docs/backends.md.
 """
 
 from __future__ import annotations
@@ -30,24 +14,12 @@ import cv2
 import numpy as np
 
 from seg_perception.backends.base import Backend
-from seg_perception.errors import ImageError, ModelError
+from seg_perception.backends.preprocess import Geometry, Preprocessor
+from seg_perception.errors import ModelError
 from seg_perception.model_spec import ModelSpec
 from seg_perception.upsampling import UNKNOWN_LABEL, first_argmax, upsampled_labels
 
-__all__ = ["UNKNOWN_LABEL", "Frame", "Geometry", "Segmentation", "Segmenter", "argmax_confidence"]
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """How one image maps into the network input.
-
-    ``content`` is the (h, w) region of the network input holding image pixels (the
-    rest is padding); ``net`` is the full (H, W) fed to the network.
-    """
-
-    image: tuple[int, int]
-    net: tuple[int, int]
-    content: tuple[int, int]
+__all__ = ["UNKNOWN_LABEL", "Frame", "Segmentation", "Segmenter", "argmax_confidence", "colorize", "overlay"]
 
 
 @dataclass
@@ -66,9 +38,9 @@ class Segmentation:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Frame:
-    """A segmented frame with the header of the image it came from.
+    """A segmented frame with the header of the image it came from (immutable: shared between threads).
 
     Attributes:
         rgb: HxWx3 uint8 RGB input image.
@@ -86,10 +58,6 @@ class Frame:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _round_up(v: int, d: int) -> int:
-    return -(-v // d) * d
-
-
 class Segmenter:
     """Runs a model on RGB images and returns per-pixel labels and confidence.
 
@@ -102,8 +70,6 @@ class Segmenter:
     def __init__(self, backend: Backend, spec: ModelSpec, input_size: tuple[int, int] | None = None) -> None:
         self.backend = backend
         self.spec = spec
-        self._static = backend.input_spec.static_hw
-        self._size_override = input_size
         channels = backend.input_spec.shape[1]
         if isinstance(channels, int) and channels != 3:
             raise ModelError(f"model input has {channels} channels; only 3-channel images are supported")
@@ -113,13 +79,7 @@ class Segmenter:
                 raise ModelError(
                     f"model outputs {out_shape[1]} classes but its metadata lists {spec.num_classes} class names"
                 )
-        mean = np.asarray(spec.mean, np.float32)
-        std = np.asarray(spec.std, np.float32)
-        self._swap = spec.channel_order == "BGR"
-        # (p/255 - mean)/std folded into one multiply-add per pixel.
-        self._scale = (1.0 / (255.0 * std)).astype(np.float32)
-        self._bias = (-mean / std).astype(np.float32)
-        self._pad_value = tuple(float(v) for v in np.clip(mean * 255.0, 0, 255))
+        self._pre = Preprocessor(spec, backend.input_spec.static_hw, input_size)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -127,49 +87,11 @@ class Segmenter:
 
     def geometry(self, height: int, width: int) -> Geometry:
         """Network size and content region for an image of height x width pixels."""
-        if self._static is not None:
-            target = net = self._static
-        else:
-            target = self._size_override or self.spec.input_size or (height, width)
-            div = self.spec.size_divisor
-            net = (_round_up(int(target[0]), div), _round_up(int(target[1]), div))
-        th, tw = int(target[0]), int(target[1])
-        if self.spec.resize == "letterbox" and (th, tw) != (height, width):
-            s = min(th / height, tw / width)
-            content = (max(1, min(th, round(height * s))), max(1, min(tw, round(width * s))))
-        else:
-            content = (th, tw)
-        return Geometry((height, width), net, content)
+        return self._pre.geometry(height, width)
 
     def preprocess(self, rgb: np.ndarray) -> tuple[np.ndarray, Geometry]:
         """HxWx3 uint8 RGB -> (1x3xHxW float32 tensor, geometry)."""
-        if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-            shape = getattr(rgb, "shape", None)
-            raise ImageError(f"expected an HxWx3 uint8 RGB image, got {type(rgb).__name__} {shape}")
-        h, w = rgb.shape[:2]
-        if h < 1 or w < 1:
-            raise ImageError(f"image is empty ({w}x{h})")
-        geo = self.geometry(h, w)
-        img = rgb[..., ::-1] if self._swap else rgb
-        ch, cw = geo.content
-        if (ch, cw) != (h, w):
-            img = cv2.resize(np.ascontiguousarray(img), (cw, ch), interpolation=cv2.INTER_LINEAR)
-        if (ch, cw) != geo.net:
-            img = cv2.copyMakeBorder(
-                np.ascontiguousarray(img),
-                0,
-                geo.net[0] - ch,
-                0,
-                geo.net[1] - cw,
-                cv2.BORDER_CONSTANT,
-                value=self._pad_value,
-            )
-        # Straight into NCHW, one plane at a time: 4x faster than HWC float maths plus a transpose.
-        x = np.empty((1, 3, geo.net[0], geo.net[1]), np.float32)
-        for c, plane in enumerate(cv2.split(np.ascontiguousarray(img))):
-            np.multiply(plane, self._scale[c], out=x[0, c], dtype=np.float32)
-            x[0, c] += self._bias[c]
-        return x, geo
+        return self._pre(rgb)
 
     def postprocess(
         self, output: np.ndarray, geo: Geometry, want_confidence: bool = True

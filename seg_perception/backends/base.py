@@ -1,12 +1,12 @@
-"""The inference backend interface and its registry.
+"""The inference backend interface and its registry: ``create_backend("onnxruntime", path)``.
 
-A backend turns a pre-processed input tensor into the network's output. It reports
-its input and output specs so pre-processing can adapt (static vs dynamic sizes,
-dtype), and it is chosen by name: ``create_backend("onnxruntime", path)``.
+The registry never imports its plugins statically: :data:`BUILTIN_BACKENDS` names their
+modules, loaded on first use; importing one registers its factory (docs/backends.md).
 """
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +21,14 @@ from seg_perception.errors import BackendUnavailable, ConfigError, ModelError
 if TYPE_CHECKING:
     from seg_perception.model_spec import ModelSpec
 
+#: Inference precisions a backend may be asked for (the node's ``precision`` parameter too).
 PRECISIONS = ("fp32", "fp16", "int8")
+#: Built-in backend name -> the module that registers it when imported.
+BUILTIN_BACKENDS: dict[str, str] = {
+    "onnxruntime": "seg_perception.backends.onnxruntime",
+    "tensorrt": "seg_perception.backends.tensorrt",
+    "torch": "seg_perception.backends.torch",
+}
 
 
 @dataclass(frozen=True)
@@ -123,20 +130,20 @@ def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
 
 
 def registered_backends() -> list[str]:
+    """Names of the backends that registered a factory (built-ins loaded first)."""
     _load_builtin_backends()
     return sorted(_REGISTRY)
 
 
 def _load_builtin_backends() -> None:
-    # Importing a backend module registers it; a module whose library is missing
-    # still registers a factory that raises BackendUnavailable with the reason.
-    from seg_perception.backends import onnxruntime as _ort  # noqa: F401
-
-    for mod in ("tensorrt", "torch"):
+    """Import each module of :data:`BUILTIN_BACKENDS` not yet loaded; remember a failed import as the reason."""
+    for name, module in BUILTIN_BACKENDS.items():
+        if name in _REGISTRY or name in _UNAVAILABLE_REASONS:
+            continue
         try:
-            __import__(f"seg_perception.backends.{mod}")
+            importlib.import_module(module)
         except ImportError as err:  # backend module not written or its import failed
-            _UNAVAILABLE_REASONS.setdefault(mod, f"backend module failed to import: {err}")
+            _UNAVAILABLE_REASONS[name] = f"backend module failed to import: {err}"
 
 
 def model_spec_or_none(model_path: Path) -> ModelSpec | None:

@@ -1,13 +1,8 @@
 """INT8 calibration data: sample images -> pre-processed input batches (no TensorRT here).
 
-TensorRT's entropy calibrator asks for batches of network input until it gets None; the
-batches must be pre-processed exactly as at run time, so they go through the project's
-one pre-processing implementation (``Segmenter.preprocess``). The TensorRT-facing
-calibrator class (``IInt8EntropyCalibrator2`` subclass) lives in ``tensorrt.py`` and only
-copies these batches to the GPU.
-
-Pick calibration images from the deployment domain (frames from the robot's camera, or
-the training set), never from the test split.
+Batches go through the project's one pre-processing (``backends.preprocess``); the
+TensorRT calibrator that copies them to the GPU is in ``tensorrt_build.py``. Choosing
+calibration images: docs/backends.md.
 """
 
 from __future__ import annotations
@@ -20,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from seg_perception.backends.base import Backend, TensorSpec
+from seg_perception.backends.preprocess import Preprocessor
 from seg_perception.errors import ConfigError, ImageError
 from seg_perception.model_spec import ModelSpec
 
@@ -85,35 +80,12 @@ def load_rgb(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(bgr[..., ::-1])
 
 
-class _ShapeOnlyBackend(Backend):
-    """Stands in for a backend so a Segmenter can pre-process for a given input shape."""
-
-    name = "shape-only"
-
-    def __init__(self, hw: tuple[int, int]) -> None:
-        self._in = TensorSpec("input", (1, 3, int(hw[0]), int(hw[1])), np.dtype(np.float32))
-        self._out = TensorSpec("output", (1, None, None, None), np.dtype(np.float32))
-
-    @property
-    def input_spec(self) -> TensorSpec:
-        return self._in
-
-    @property
-    def output_spec(self) -> TensorSpec:
-        return self._out
-
-    def infer(self, tensor: np.ndarray) -> np.ndarray:  # pragma: no cover - never called
-        raise NotImplementedError("shape-only backend cannot run a network")
-
-
 def make_preprocess(spec: ModelSpec, net_hw: tuple[int, int]) -> Callable[[np.ndarray], np.ndarray]:
     """``f(rgb HxWx3 uint8) -> 1x3xHxW float32`` exactly as the Segmenter feeds a network of ``net_hw``."""
-    from seg_perception.pipeline import Segmenter  # pipeline imports backends.base; import late
-
-    seg = Segmenter(_ShapeOnlyBackend(net_hw), spec)
+    pre = Preprocessor(spec, static_hw=(int(net_hw[0]), int(net_hw[1])))
 
     def preprocess(rgb: np.ndarray) -> np.ndarray:
-        return seg.preprocess(rgb)[0]
+        return pre(rgb)[0]
 
     return preprocess
 

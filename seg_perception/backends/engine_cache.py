@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seg_perception.backends.preprocess import round_up
 from seg_perception.errors import ConfigError, ModelError
 
 LOG = logging.getLogger(__name__)
@@ -353,10 +354,6 @@ class EngineCache:
 # -- input shape and optimization profile ---------------------------------------------
 
 
-def _round_up(v: int, d: int) -> int:
-    return -(-int(v) // int(d)) * int(d)
-
-
 def resolve_input_shape(
     model_shape: Sequence[int | None],
     input_size: Sequence[int] | None = None,
@@ -395,7 +392,7 @@ def resolve_input_shape(
                 )
         target: tuple[int, int] | None = req
     elif spec_input_size is not None:
-        target = (_round_up(spec_input_size[0], size_divisor), _round_up(spec_input_size[1], size_divisor))
+        target = (round_up(spec_input_size[0], size_divisor), round_up(spec_input_size[1], size_divisor))
     else:
         target = None
     if h is None or w is None:

@@ -1,17 +1,8 @@
 """Precision as a model transformation: an fp32 ONNX -> an INT8 Q/DQ ONNX, verified and cached.
 
-``quantize_int8`` runs ONNX Runtime's static quantizer (QDQ format, per-channel int8
-weights, uint8 activations). Calibration frames go through the project's one
-pre-processing (``Segmenter.preprocess`` via ``calibration.make_preprocess``), so the
-activation ranges are those seen at run time. The result is checked against the fp32
-model on images not used for calibration (pixel label agreement, max |logit| difference)
-and described in a model card ``<out stem>.card.yaml``; the model's metadata YAML is
-copied beside the output so the pipeline can load it like any model.
-
-Results are cached by the source model's hash (plus calibration set and settings) in
-``<engine cache>/../precision``: asking twice for the same model returns the cached file.
-The same Q/DQ model runs on ONNX Runtime CPU and is TensorRT's explicit-quantization
-input on TensorRT 10 and 11 (which has no implicit INT8 any more).
+``quantize_int8`` runs ONNX Runtime's static quantizer on frames pre-processed as at run
+time, checks the result against the fp32 model and writes a model card beside it. The
+recipe, the checks and the cache layout: docs/backends.md.
 """
 
 from __future__ import annotations
@@ -30,6 +21,7 @@ import yaml
 
 from seg_perception.backends.calibration import list_calibration_images, load_rgb, make_preprocess
 from seg_perception.backends.engine_cache import default_cache_dir, model_fingerprint
+from seg_perception.backends.preprocess import round_up
 from seg_perception.errors import BackendUnavailable, ConfigError, ModelError
 from seg_perception.model_spec import ModelSpec
 
@@ -74,7 +66,7 @@ def _net_hw(spec: ModelSpec) -> tuple[int, int]:
     if spec.input_size is None:
         raise ModelError("quantization needs the model's input_size in its metadata YAML (calibration shape)")
     d = max(1, int(spec.size_divisor))
-    return tuple(-(-int(v) // d) * d for v in spec.input_size)  # type: ignore[return-value]
+    return round_up(spec.input_size[0], d), round_up(spec.input_size[1], d)
 
 
 def split_images(folder: str | Path, calib: int, verify: int) -> tuple[list[Path], list[Path]]:

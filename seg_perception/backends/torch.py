@@ -1,26 +1,7 @@
 """PyTorch backend: TorchScript, ExportedProgram (.pt2) or a training checkpoint, on CPU or CUDA.
 
-Model files:
-
-* TorchScript archive (``torch.jit.save``; any suffix, usually ``.pt``/``.ts``).
-* ExportedProgram (``torch.export.save``, ``.pt2``).
-* A checkpoint of the project's own training architecture (``torch.save`` of a dict,
-  e.g. ``final_ema.pt`` or ``last.pt`` of a training run). It is turned into a module
-  by the *checkpoint loader hook* (``default_checkpoint_loader``), which uses the first
-  of: ``seg_perception.training.model.load_checkpoint(path, map_location=...)`` if the
-  training code defines it; ``seg_perception.training.export.load_checkpoint_model(path)``
-  (EMA weights, aux head dropped); a generic reader of ``{"model_state_dict" |
-  "state_dict" | "model": weights, "model_config": {...}, "num_classes": K}`` calling
-  ``training.model.build_model``. Other architectures register their own loader with
-  ``register_checkpoint_loader``. The training package is imported only when such a
-  checkpoint is given.
-
-On CUDA the model can run in fp16 (``precision="fp16"``, weights and input cast to
-half) and be replayed as a CUDA graph per input shape (``cuda_graphs=True``), which
-removes the per-kernel launch overhead that dominates small networks. ``infer_labels``
-does the arg-max/softmax on the device so only class ids are copied back.
-
-``torch`` is imported inside functions: the registry imports this module everywhere.
+Model formats, the checkpoint loader hook, fp16 and CUDA graphs: docs/backends.md.
+``torch`` is imported inside functions: the registry may load this module on any machine.
 """
 
 from __future__ import annotations
@@ -43,9 +24,6 @@ LOG = logging.getLogger(__name__)
 #: ``f(path, map_location) -> torch.nn.Module`` turning a checkpoint file into a module.
 CheckpointLoader = Callable[[Path, str], Any]
 _checkpoint_loader: CheckpointLoader | None = None
-
-#: The default hook: a function the training code may define.
-TRAINING_HOOK = "seg_perception.training.model:load_checkpoint"
 
 
 def register_checkpoint_loader(loader: CheckpointLoader | None) -> None:
@@ -96,30 +74,19 @@ def _state_dict_of(ckpt: Any) -> dict[str, Any]:
 
 
 def default_checkpoint_loader(path: Path, map_location: str) -> Any:
-    """A module from a training checkpoint, through the training code's own loader when it has one."""
-    try:
-        from seg_perception.training import model as training_model
-    except ImportError as err:
-        raise ModelError(
-            f"{path.name} is a training checkpoint, which needs seg_perception.training.model: {err}"
-        ) from err
-    hook = getattr(training_model, "load_checkpoint", None)
-    if callable(hook):
-        return hook(path, map_location=map_location)
-    try:
-        from seg_perception.training.export import load_checkpoint_model
-    except ImportError:
-        load_checkpoint_model = None
-    if load_checkpoint_model is not None:
-        model, _info = load_checkpoint_model(path)
-        return model
-    return generic_checkpoint_loader(path, map_location)
+    """A module from a project training checkpoint (``final_ema.pt``/``last.pt``: EMA weights, aux head dropped)."""
+    import_torch()
+    from seg_perception.nets.checkpoint import load_checkpoint_model
+
+    model, _info = load_checkpoint_model(path)
+    return model
 
 
 def generic_checkpoint_loader(path: Path, map_location: str) -> Any:
-    """Build ``training.model`` from a checkpoint dict (see the module docstring for the layout)."""
+    """A project network from a ``{"model_state_dict" | "state_dict" | "model": weights, "model_config": {...},
+    "num_classes": K}`` checkpoint (see docs/backends.md); register it for such files."""
     torch = import_torch()
-    from seg_perception.training import model as training_model
+    from seg_perception.nets.build import build_model
 
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
@@ -141,7 +108,7 @@ def generic_checkpoint_loader(path: Path, map_location: str) -> Any:
         num_classes = ckpt.get("num_classes") or (len(ckpt["class_names"]) if ckpt.get("class_names") else None)
     if num_classes is None and "classifier.weight" in state:
         num_classes = int(state["classifier.weight"].shape[0])
-    model = training_model.build_model(cfg, num_classes=int(num_classes or 11))
+    model = build_model(cfg, num_classes=int(num_classes or 11))
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith("aux_head")]
     unexpected = [k for k in unexpected if not k.startswith("aux_head")]
@@ -192,7 +159,7 @@ class TorchBackend(Backend):
     """A PyTorch model.
 
     Args:
-        model_path: TorchScript / ExportedProgram / training checkpoint (see module docstring).
+        model_path: TorchScript / ExportedProgram / training checkpoint (see docs/backends.md).
         device: "cuda", "cuda:N" or "cpu"; None picks CUDA when available.
         precision: "fp32", or "fp16" (CUDA only).
         cuda_graphs: replay a captured CUDA graph per input shape (CUDA only).

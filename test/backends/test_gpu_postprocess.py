@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from seg_perception.backends.gpu_postprocess import crop_hw, is_logits_output, label_ids_to_image, logits_to_labels
+from seg_perception.backends.preprocess import Geometry
 from seg_perception.errors import ModelError
 from seg_perception.model_spec import ModelSpec
-from seg_perception.pipeline import Geometry, Segmenter, argmax_confidence
+from seg_perception.pipeline import Segmenter, argmax_confidence
 
 
 class _Shape:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from seg_perception.backends import create_backend
 from seg_perception.backends import torch as torch_backend
 from seg_perception.errors import BackendUnavailable, ConfigError, ModelError
 from seg_perception.model_spec import ModelSpec
+from seg_perception.nets.build import build_model
 from seg_perception.pipeline import Segmenter
 
 K = 5
@@ -126,9 +126,8 @@ def test_checkpoint_goes_through_the_registered_loader(tmp_path: Path, module: T
 
 
 def _training_checkpoint(tmp_path: Path):
-    training_model = pytest.importorskip("seg_perception.training.model")
     cfg = {"stem": 8, "c1": 16, "n1": 1, "c2": 32, "n2": 1, "decoder": 8, "num_classes": K}
-    model = training_model.build_model(dict(cfg)).eval()
+    model = build_model(dict(cfg)).eval()
     path = tmp_path / "final_ema.pt"
     # the layout training/train.py writes for final_ema.pt
     torch.save({"model": model.state_dict(), "model_config": cfg, "mean": [0.5] * 3, "std": [0.25] * 3}, path)
@@ -142,24 +141,23 @@ def _same_output(backend, model) -> None:
 
 
 def test_training_checkpoint_loads_through_the_training_code(tmp_path: Path) -> None:
-    pytest.importorskip("seg_perception.training.export")
     model, path, _ = _training_checkpoint(tmp_path)
     backend = create_backend("torch", path, device="cpu")
     assert backend.format == "checkpoint"
     _same_output(backend, model)
 
 
-def test_generic_checkpoint_reader_without_the_export_module(tmp_path: Path, monkeypatch) -> None:
-    training_model = pytest.importorskip("seg_perception.training.model")
-    if getattr(training_model, "load_checkpoint", None) is not None:
-        pytest.skip("training code provides its own load_checkpoint hook")
-    monkeypatch.setitem(sys.modules, "seg_perception.training.export", None)
+def test_generic_checkpoint_reader(tmp_path: Path) -> None:
     model, path, cfg = _training_checkpoint(tmp_path)
-    _same_output(create_backend("torch", path, device="cpu"), model)
-    bad = tmp_path / "bad.pt"
-    torch.save({"model_state_dict": {"nonsense.weight": torch.zeros(1)}, "model_config": cfg}, bad)
-    with pytest.raises(ModelError, match="does not match"):
-        create_backend("torch", bad, device="cpu")
+    torch_backend.register_checkpoint_loader(torch_backend.generic_checkpoint_loader)
+    try:
+        _same_output(create_backend("torch", path, device="cpu"), model)
+        bad = tmp_path / "bad.pt"
+        torch.save({"model_state_dict": {"nonsense.weight": torch.zeros(1)}, "model_config": cfg}, bad)
+        with pytest.raises(ModelError, match="does not match"):
+            create_backend("torch", bad, device="cpu")
+    finally:
+        torch_backend.register_checkpoint_loader(None)
 
 
 def test_detect_format(tmp_path: Path, scripted: Path, module: TinySeg) -> None:

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from seg_perception.errors import ConfigError
-from seg_perception.training.model import build_model, count_parameters
-from seg_perception.training.train import load_config
+from seg_perception.nets.build import build_model, count_parameters
+from seg_perception.training.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 STAGE_CONFIGS = [REPO / "config" / "train_camvid.yaml", *sorted((REPO / "config").glob("train_camvid_stage*.yaml"))]

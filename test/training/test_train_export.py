@@ -13,7 +13,8 @@ import yaml
 
 from seg_perception.errors import ModelError
 from seg_perception.training.export import camvid_model_card, export_checkpoint, export_segformer
-from seg_perception.training.train import confusion_matrix, miou_from_confusion, train
+from seg_perception.training.metrics import confusion_matrix, miou_from_confusion
+from seg_perception.training.train import train
 
 TINY = {"stem": 8, "c1": 16, "n1": 1, "c2": 24, "n2": 1, "decoder": 16}
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None

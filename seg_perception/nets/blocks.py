@@ -1,0 +1,65 @@
+"""Building blocks shared by the segmentation networks: conv-BN-activation and the two-scale forward."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seg_perception.errors import ModelError
+
+__all__ = ["ConvBNAct", "TwoScaleSegNet", "make_act"]
+
+
+def make_act(kind: str, channels: int) -> nn.Module:
+    """Activation module: ``relu`` (fuses into Conv in ONNX Runtime, fastest) or ``prelu``."""
+    if kind == "relu":
+        return nn.ReLU(inplace=True)
+    if kind == "prelu":
+        return nn.PReLU(channels)
+    raise ModelError(f"unknown activation {kind!r} (use 'relu' or 'prelu')")
+
+
+class ConvBNAct(nn.Sequential):
+    """Conv2d (no bias) + BatchNorm2d + optional activation. Shapes: N x cin x H x W -> N x cout x H' x W'."""
+
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        kernel: int = 3,
+        stride: int = 1,
+        dilation: int = 1,
+        groups: int = 1,
+        act: bool = True,
+        act_kind: str = "relu",
+    ) -> None:
+        pad = dilation * (kernel // 2)
+        layers: list[nn.Module] = [
+            nn.Conv2d(cin, cout, kernel, stride, pad, dilation=dilation, groups=groups, bias=False),
+            nn.BatchNorm2d(cout),
+        ]
+        if act:
+            layers.append(make_act(act_kind, cout))
+        super().__init__(*layers)
+
+
+class TwoScaleSegNet(nn.Module):
+    """Shared forward passes: ``_features`` gives (skip, deep) maps, ``_decode`` the logits;
+    the optional ``aux_head`` reads the deep map. Subclasses define those three."""
+
+    aux_head: nn.Module | None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: N x 3 x H x W float32 normalised RGB -> logits N x num_classes x H x W float32."""
+        skip, deep = self._features(x)
+        return self._decode(x, skip, deep)
+
+    def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Training forward: (main logits N x K x H x W, aux logits N x K x H x W or None)."""
+        skip, deep = self._features(x)
+        main = self._decode(x, skip, deep)
+        aux = None
+        if self.aux_head is not None:
+            aux = F.interpolate(self.aux_head(deep), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return main, aux
