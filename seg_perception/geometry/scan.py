@@ -1,26 +1,10 @@
 """Obstacle scan: a planar "laser scan" of obstacle ground contacts, for costmap obstacle layers.
 
-The scan lives in the grid frame: beam ``i`` leaves the grid frame's origin (0, 0) at
-bearing ``angle_min + i * angle_increment`` (radians, counter-clockwise from +x, i.e.
-positive = left) and covers the angular sector of half an increment on either side.
-
-Range per beam (float32, metres):
-
-- **finite**: the horizontal distance from the origin to the nearest obstacle ground
-  contact whose bearing falls in the beam's sector (contacts come from
-  ``GroundProjector.project``; they lie on the obstacle's visible front edge).
-- **+inf**: no contact in the sector, and the grid cells along the beam are all free
-  from the first cell the camera can see out to where the beam leaves the grid or the
-  camera's ``max_range``: the camera saw only drivable ground. With Nav2's
-  ``inf_is_valid: true`` this clears the beam.
-- **NaN**: nothing reliable: the beam leaves the camera's view, or crosses unknown
-  cells (occluded, non-drivable or unlabelled ground) or occupied cells that belong to
-  a contact in a neighbouring sector. Consumers skip NaN beams (laser_geometry drops
-  them), so they neither mark nor clear.
-
-The camera's blind zone in front of the robot (``GroundProjector.min_visible_range``
-and nearer) is never seen; a costmap should not clear it from this scan
-(``raytrace_min_range``).
+Beam ``i`` leaves the grid frame's origin at bearing ``angle_min + i * angle_increment``
+(radians, counter-clockwise from +x) and covers half an increment either side. Range per
+beam (float32, metres): finite = nearest obstacle contact in the sector; +inf = the camera
+saw only free ground along the beam; NaN = nothing reliable. Meaning of each case and the
+Nav2 settings: docs/occupancy.md, "Obstacle scan".
 """
 
 from __future__ import annotations
