@@ -1,4 +1,4 @@
-"""Camera model: REP-103 pose, projection and its inverse (with distortion), CameraInfo parsing."""
+"""Camera model: REP-103 pose, projection and its inverse (with distortion), CameraInfo and parameter parsing."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from seg_perception.geometry.camera import (
     CameraIntrinsics,
     CameraPose,
     intrinsics_from_camera_info,
+    intrinsics_from_parameters,
     pixel_rays_grid,
     rotation_from_rpy,
 )
@@ -79,3 +80,11 @@ def test_camera_info_parsing_and_errors():
         intrinsics_from_camera_info(object())
     with pytest.raises(GeometryError):
         CameraPose((0, 0), (0, 0, 0))  # type: ignore[arg-type]
+
+
+def test_intrinsics_from_parameters():
+    params = {"camera_info.width": 480, "camera_info.height": 360, "camera_info.k": [400, 0, 240, 0, 400, 180, 0, 0, 1]}
+    intr = intrinsics_from_parameters(params)
+    assert (intr.width, intr.height) == (480, 360) and not intr.has_distortion
+    with pytest.raises(GeometryError):
+        intrinsics_from_parameters({"camera_info.width": 480})

@@ -24,8 +24,6 @@ from seg_perception.errors import ConfigError, GeometryError, ImageError
 from seg_perception.geometry.camera import (
     CameraIntrinsics,
     CameraPose,
-    intrinsics_from_camera_info_checked,
-    intrinsics_from_parameters,
 )
 from seg_perception.geometry.classes import class_ids
 from seg_perception.geometry.grid_spec import FREE, OCCUPIED, UNKNOWN, GridSpec
@@ -237,48 +235,6 @@ def test_label_size_differs_from_camera_info_scales_k():
     assert mapper.rebuilds == 2 and mapper.projector.label_size == (160, 120)
 
 
-class FakeCameraInfo:
-    def __init__(self, k, d=(), width=320, height=240, distortion_model="plumb_bob"):
-        self.k, self.d, self.width, self.height = list(k), list(d), width, height
-        self.distortion_model = distortion_model
-
-
-GOOD_K = [266.0, 0.0, 159.5, 0.0, 266.0, 119.5, 0.0, 0.0, 1.0]
-
-
-@pytest.mark.parametrize(
-    "info",
-    [
-        FakeCameraInfo([0.0] * 9),  # uncalibrated camera: all-zero K
-        FakeCameraInfo([0.0, 0, 159.5, 0, 266.0, 119.5, 0, 0, 1]),  # zero fx
-        FakeCameraInfo([float("nan")] + GOOD_K[1:]),
-        FakeCameraInfo(GOOD_K, d=[0.1, float("nan"), 0, 0, 0]),
-        FakeCameraInfo(GOOD_K, d=[0.1, 0.01, 0.0, 0.0], distortion_model="equidistant"),
-        FakeCameraInfo(GOOD_K, width=0),
-        FakeCameraInfo(GOOD_K[:6]),
-    ],
-)
-def test_bad_camera_info_raises_geometry_error(info):
-    with pytest.raises(GeometryError):
-        intrinsics_from_camera_info_checked(info)
-    mapper = OccupancyMapper(GridSpec(), CameraPose(), DRIVABLE, OBSTACLES)
-    with pytest.raises(GeometryError):
-        mapper.set_camera_info(info)
-
-
-def test_real_camera_info_message_is_accepted():
-    from sensor_msgs.msg import CameraInfo
-
-    msg = CameraInfo(width=320, height=240, k=GOOD_K, d=[0.0] * 5, distortion_model="plumb_bob")
-    mapper = OccupancyMapper(
-        GridSpec("base_link", 0.1, 0, 8, -4, 4, 8), CameraPose((0, 0, 1.3), (0, 0.1, 0)), DRIVABLE, OBSTACLES
-    )
-    assert mapper.set_camera_info(msg) is True
-    assert mapper.set_camera_info(msg) is False
-    out = mapper.process(np.full((240, 320), ROAD, np.uint8))
-    assert (out.grid == FREE).sum() > 100
-
-
 @pytest.mark.parametrize(
     "pose",
     [
@@ -323,11 +279,3 @@ def test_bad_labels_and_classes():
     assert class_ids(["road", "Pavement"], names) == {ROAD, PAVEMENT}
     with pytest.raises(ConfigError):
         class_ids(["lava"], names)
-
-
-def test_intrinsics_from_parameters():
-    params = {"camera_info.width": 480, "camera_info.height": 360, "camera_info.k": [400, 0, 240, 0, 400, 180, 0, 0, 1]}
-    intr = intrinsics_from_parameters(params)
-    assert (intr.width, intr.height) == (480, 360) and not intr.has_distortion
-    with pytest.raises(GeometryError):
-        intrinsics_from_parameters({"camera_info.width": 480})
