@@ -25,10 +25,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from seg_perception.camvid import CAMVID_CLASSES
 from seg_perception.query import QueryEngine
-from seg_perception.query.calibration import CAMVID_POSITIVES, OOV_NEGATIVES
-from seg_perception.query.vocabulary import CAMVID_CLASSES
 from seg_perception.synthetic.street import render_street
+from seg_perception.tools.query_thresholds import CAMVID_POSITIVES, OOV_NEGATIVES
 
 LEXICON_QUERIES = [
     "car",

@@ -6,6 +6,7 @@ both use ``QueryEngine``. See docs/query.md.
 
 from __future__ import annotations
 
-from seg_perception.query.engine import QueryAnswer, QueryEngine
+from seg_perception.query.answer import QueryAnswer
+from seg_perception.query.engine import QueryEngine
 
 __all__ = ["QueryAnswer", "QueryEngine"]

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from seg_perception.errors import SegPerceptionError
+from seg_perception.query.answer import QueryAnswer
 from seg_perception.query.attributes import MIN_COLOUR_FRACTION, colour_scores, dominant_colour
 from seg_perception.query.grounding import ClassGrounder, ParsedQuery
 
@@ -51,10 +52,8 @@ class DetectorQueries:
                     self._error = str(err)
             return self._detector
 
-    def answer(self, parsed: ParsedQuery, quoted: str, rgb: np.ndarray | None, h: int, w: int) -> Any:
-        """A QueryAnswer when the head grounds on a detector class, else None (also when disabled); HxW mask."""
-        from seg_perception.query.engine import QueryAnswer
-
+    def answer(self, parsed: ParsedQuery, quoted: str, rgb: np.ndarray | None, h: int, w: int) -> QueryAnswer | None:
+        """A QueryAnswer (HxW mask) when the head grounds on a detector class, else None (also when disabled)."""
         if self._detector is None and not self._auto:
             return None  # disabled: phrases the segmentation model lacks answer as before
         g = self._grounder.ground(parsed.head)

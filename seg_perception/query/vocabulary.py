@@ -1,16 +1,10 @@
-"""Class-name lists of well-known models, and the open-vocabulary "anchor" words.
+"""Class-name lists of well-known models (ADE20K, COCO) and the open-vocabulary "anchor" words.
 
-``ANCHOR_WORDS`` are common object words (COCO's 80 and ADE20K's 150 class names and a
-few more). For a given model, the anchors that do *not* resolve to one of its classes
-through names or the lexicon are its known non-classes: an embedded query that is
-closer to one of them than to every class ("cup" for a street model) is answered
-"not found", which rejects far more wrong matches than a similarity threshold alone
-(see docs/query.md, calibration).
+``ANCHOR_WORDS`` (COCO's 80 and ADE20K's 150 names and a few more) that are not classes of
+the loaded model are its known non-classes for the embedding rule (docs/query.md).
 """
 
 from __future__ import annotations
-
-from seg_perception.camvid import CAMVID_CLASSES  # noqa: F401  (re-exported for users of this module)
 
 # SegFormer / MMSeg ADE20K-150 names (id order).
 ADE20K_CLASSES = tuple(

@@ -1,25 +1,9 @@
-"""Calibration of the embedding match: phrase tables and a grid search over the decision rule.
+"""Tuning of the query engine's embedding rule: phrase tables and a grid search over threshold and margin.
 
-Run ``python -m seg_perception.query.calibration`` (needs sentence-transformers and the
-bundled all-MiniLM-L6-v2; about 20 s on a laptop CPU). It prints the chosen
-settings and their accuracy; the constants in ``grounding`` hold the result (update
-them when the tables or the model change; docs/query.md records the last run).
-
-The tables hold phrases that reach the embedding stage, i.e. that neither a class
-name, a plural, the lexicon nor a one-edit spelling fix resolves:
-
-* positives: (phrase, acceptable classes) for CamVid's 11 and ADE20K's 150 classes;
-* negatives the anchor vocabulary knows ("cup" for CamVid): they test the rule
-  "closer to a known non-class than to every class";
-* out-of-vocabulary negatives (no anchor word): they test the threshold and margin;
-* junk ("hello", "xyzzy").
-
-The objective is a balanced score: mean of the positive score (+1 per positive
-grounded on an acceptable class, -1 per positive grounded on a wrong class, 0 when
-rejected, divided by the number of positives) and the rejection rate over out-of-vocabulary negatives; rules that accept
-any junk phrase are excluded; ties go to the stricter setting. In-vocabulary negatives
-are reported, not optimised. Positives that the lexicon path already resolves are
-skipped (they never reach the embedding stage).
+``python -m seg_perception.tools.query_thresholds`` (needs the bundled all-MiniLM-L6-v2;
+about 20 s on a laptop CPU) prints the best rules and the failures of the best one; the
+constants in ``query.grounding`` hold the result. Tables, objective and the last run:
+docs/query.md ("Calibration").
 """
 
 from __future__ import annotations
@@ -29,8 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from seg_perception.camvid import CAMVID_CLASSES
 from seg_perception.query.embeddings import SentenceEmbedder
-from seg_perception.query.vocabulary import ADE20K_CLASSES, CAMVID_CLASSES
+from seg_perception.query.grounding import ClassGrounder
+from seg_perception.query.vocabulary import ADE20K_CLASSES
 
 CAMVID_POSITIVES: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
     (p, tuple(c.split("|")))
@@ -204,8 +190,6 @@ class RuleScore:
 
 def reaches_embeddings(class_names: Sequence[str], phrase: str) -> bool:
     """False when names, plurals, the lexicon or a spelling fix already ground ``phrase`` (no embedding needed)."""
-    from seg_perception.query.grounding import ClassGrounder
-
     grounder = ClassGrounder(class_names, None)
     return not grounder.ground(grounder.parse(phrase).head).found
 
@@ -218,7 +202,6 @@ def evaluate_rules(
     synonym_forms: Sequence[str] = ("none", "single", "all"),
 ) -> list[RuleScore]:
     """Score every rule of the grid on the CamVid and ADE20K tables, best first."""
-    from seg_perception.query.grounding import ClassGrounder
 
     def factory(names: Sequence[str], template: str, forms: str) -> ClassGrounder:
         g = ClassGrounder(names, embedder, threshold=0.0, margin=-1.0, template=template, synonym_forms=forms)
@@ -263,8 +246,6 @@ def evaluate_rules(
 
 def failures(embedder: SentenceEmbedder, rule: Rule) -> list[str]:
     """Human-readable list of the table phrases ``rule`` gets wrong (for the calibration report)."""
-    from seg_perception.query.grounding import ClassGrounder
-
     out = []
     tables = (
         (CAMVID_CLASSES, CAMVID_POSITIVES, OOV_NEGATIVES + JUNK),

