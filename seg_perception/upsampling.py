@@ -1,20 +1,7 @@
 """Labels of bilinearly up-sampled logits, without up-sampling the logits.
 
-Resizing K float logit planes to the image size before the arg-max costs more than the
-network at 640x480 and above. This computes the same labels from the network-size
-logits:
-
-1. arg-max at the logits' own size (labels L);
-2. every output pixel reads the 2x2 block of logit pixels that bilinear interpolation
-   (OpenCV's ``INTER_LINEAR`` sampling, half-pixel centres, edge clamping) would blend;
-3. where all four labels of that block agree, that label is the arg-max of any convex
-   blend of the four logit vectors, so it is copied (nearest look-up);
-4. only the remaining boundary pixels get their logits interpolated and arg-maxed.
-
-Step 3 is exact (a class that is the first maximum at four points stays the first
-maximum of their weighted mean), so labels match ``cv2.resize`` + arg-max except where
-float rounding splits a near tie. Confidence needs the softmax of every interpolated
-pixel, so the pipeline resizes the logits when ``~/confidence`` is subscribed.
+Arg-max at the logits' size; where the 2x2 block a bilinear sample blends agrees, its label is
+exact; only boundary pixels are interpolated (algorithm and proof: docs/backends.md).
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
 """``seg-perception build-engine``: build and cache a TensorRT engine ahead of time.
 
-Building an engine takes from tens of seconds (desktop RTX) to several minutes
-(Jetson, INT8 calibration). Running this once after installing or updating a model
-puts the engine in the cache the node reads (same key: model hash, TensorRT version,
-GPU, precision, input shape), so the node starts in seconds. ``--output`` also writes a
-standalone ``.engine`` with the model's metadata YAML beside it, usable as the node's
-``model_path``.
+The node then finds it in the cache and starts in seconds; ``--output`` also writes a
+standalone ``.engine`` with its metadata YAML (docs/backends.md).
 """
 
 from __future__ import annotations

@@ -1,25 +1,8 @@
 """On-disk cache of serialized TensorRT engines, timing caches and INT8 calibration caches.
 
-Nothing here imports TensorRT: the cache key, the file layout, validation and the
-input-shape / optimization-profile computation are plain Python so they are unit
-tested on machines without a GPU.
-
-A TensorRT engine is only valid for the exact TensorRT version and GPU (model and
-compute capability) it was built on, and for the precision and input shape it was
-optimized for. The key therefore holds all of those plus a hash of the ONNX file (and
-of the INT8 calibration data): change any part and the lookup misses and the engine is
-rebuilt; change none and the cached engine is used.
-
-Layout of ``cache_dir``::
-
-    <model>-<precision>-<H>x<W>-<digest>.engine   serialized engine (ICudaEngine.serialize)
-    <model>-<precision>-<H>x<W>-<digest>.json     its key, size and sha256 (written last: the commit marker)
-    timing-trt<version>-<gpu>-sm<cc>.cache        builder timing cache, shared by all models on that GPU
-    calib-<model>-<H>x<W>-<digest>.cache          INT8 calibration cache (scales per tensor)
-
-Files are written to a temporary name and renamed, so a crash or a second process
-never leaves a half-written engine under the final name. Deleting the folder is always
-safe: engines are rebuilt on the next start.
+Plain Python (no TensorRT): the cache key (model hash, TensorRT version, GPU, precision,
+input shape, calibration), the file layout, validation and the input shape / optimization
+profile. Layout and reasoning: docs/backends.md.
 """
 
 from __future__ import annotations
@@ -200,7 +183,7 @@ class CacheLookup:
 
 @dataclass
 class EngineCache:
-    """A folder of cached engines (see the module docstring for the layout).
+    """A folder of cached engines (layout: docs/backends.md).
 
     An unwritable folder is not an error: engines are then built on every start and a
     warning says so once.

@@ -1,13 +1,7 @@
 """Post-processing on the device the network ran on (torch), so only class ids cross PCIe.
 
-These functions are the torch twin of ``Segmenter.postprocess`` (pipeline.py) for the
-logits case: crop the padded border, resize the logits bilinearly to the input image's
-size, arg-max, and optionally the softmax probability of the chosen class x 255. They
-run on CUDA tensors in the TensorRT and PyTorch backends and on CPU tensors in tests,
-which compare them against the numpy implementation.
-
-torch is imported inside the functions: this module is imported by backends that must
-load (and report a clear reason) on machines without torch.
+The torch twin of ``Segmenter.postprocess`` for logits (crop, bilinear resize, arg-max,
+softmax confidence x 255). torch is imported inside the functions.
 """
 
 from __future__ import annotations

@@ -36,10 +36,8 @@ class OnnxRuntimeBackend(Backend):
             backends.precision.int8_model_for); "fp16" is refused (ConfigError).
         calibration_dir: images to generate the Q/DQ copy from when none exists (int8 only).
         input_size: (H, W) the pipeline will feed a dynamic-size model (else the metadata's
-            ``input_size``, rounded up to its ``size_divisor``, as the Segmenter sizes its input).
-            The session is then built for that one shape: ONNX Runtime plans a fixed shape
-            ahead (measured: 1.2-1.4x faster on CPU for the default model at 360x480) and the
-            backend reports a static input. A model without a known size stays dynamic.
+            ``input_size`` rounded up to ``size_divisor``); the session is pinned to that one
+            shape and reports a static input (why: docs/backends.md). Unknown size: dynamic.
     """
 
     name = "onnxruntime"

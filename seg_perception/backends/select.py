@@ -1,19 +1,9 @@
 """Backend selection: ``auto`` takes the fastest backend that works here and says why.
 
-Order for ``auto`` (fastest first), by model file type:
-
-* ONNX (``.onnx``): TensorRT (CUDA) -> ONNX Runtime CUDA -> ONNX Runtime CPU.
-* TensorRT engine (``.engine``/``.plan``): TensorRT only (nothing else can run one).
-* PyTorch (``.pt``/``.pth``/``.pt2``/``.ts``): torch CUDA -> torch CPU.
-
-The option ``auto_order`` (a list such as ``["tensorrt", "torch:cuda", "onnxruntime:cpu"]``)
-replaces the order; entries that cannot read the model's file type are skipped with
-that reason. A backend that cannot honour the requested precision (ONNX Runtime has no
-fp16, or int8 without a Q/DQ model or calibration images; torch has no int8) is tried at
-fp32 and the selection says so: ``auto``
-prefers running at all to refusing. An explicitly named backend gets exactly the
-requested precision, and fails with a clear message when it cannot run: no silent
-fallback when the user asked for one.
+Per file type: ONNX -> TensorRT, ONNX Runtime CUDA, ONNX Runtime CPU; engine -> TensorRT;
+PyTorch -> torch CUDA, torch CPU (``auto_order`` replaces it). ``auto`` lowers a precision a
+backend cannot run to fp32 and says so; a named backend gets exactly what was asked or fails.
+Reasoning: docs/backends.md.
 """
 
 from __future__ import annotations
@@ -145,7 +135,7 @@ class Selection:
 
 
 def select_backend(name: str, model_path: str | Path, **options: Any) -> Selection:
-    """Create the backend ``name``; for "auto", the first candidate that loads (see module docstring).
+    """Create the backend ``name``; for "auto", the first candidate that loads (order: docs/backends.md).
 
     Options are passed to the backend factories (each ignores those it does not use),
     except ``auto_order``, read here. Raises ConfigError for an unknown name or

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from seg_perception.backends import tensorrt as trt_backend
+from seg_perception.backends import tensorrt_build as trt_build
+from seg_perception.backends import tensorrt_support as trt_support
 from seg_perception.errors import BackendUnavailable
 
 _spec = importlib.util.spec_from_file_location("_trt_glue", Path(__file__).with_name("test_tensorrt_glue.py"))
@@ -35,13 +36,13 @@ def fake_trt11(**kw: object) -> types.ModuleType:
 def _build(tmp_path: Path, trt: types.ModuleType, precision: str) -> bytes:
     req = glue._request(tmp_path, precision)
     req.calibration = None
-    data, _ = trt_backend.build_serialized_engine(trt, None, req, glue.GPU, b"")
+    data, _ = trt_build.build_serialized_engine(trt, None, req, glue.GPU, b"")
     return data
 
 
 def test_tensorrt_11_is_admitted_by_the_version_gate(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "tensorrt", fake_trt11())
-    assert trt_backend.tensorrt_major(trt_backend.import_tensorrt()) == 11
+    assert trt_support.tensorrt_major(trt_support.import_tensorrt()) == 11
 
 
 def test_int8_on_11_builds_strongly_typed_without_flags_or_calibrator(tmp_path: Path) -> None:
@@ -70,7 +71,7 @@ def test_fp16_on_10_keeps_the_flag(tmp_path: Path) -> None:
 
 def test_one_logger_per_process() -> None:
     trt = glue.make_fake_trt()
-    assert trt_backend.make_logger(trt) is trt_backend.make_logger(trt)
+    assert trt_support.make_logger(trt) is trt_support.make_logger(trt)
 
 
 def test_rejected_timing_cache_is_replaced(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -86,7 +87,7 @@ def test_rejected_timing_cache_is_replaced(tmp_path: Path, caplog: pytest.LogCap
     try:
         req = glue._request(tmp_path, "fp32")
         with caplog.at_level(logging.WARNING):
-            trt_backend.build_serialized_engine(trt, None, req, glue.GPU, b"old")
+            trt_build.build_serialized_engine(trt, None, req, glue.GPU, b"old")
     finally:
         glue.FakeConfig.set_timing_cache = original
     assert calls == [b"old", b""] and "rejected the timing cache" in caplog.text

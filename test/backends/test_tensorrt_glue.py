@@ -21,7 +21,8 @@ import pytest
 from onnx import TensorProto, helper
 
 from seg_perception.backends import create_backend
-from seg_perception.backends import tensorrt as trt_backend
+from seg_perception.backends import tensorrt_build as trt_build
+from seg_perception.backends import tensorrt_support as trt_support
 from seg_perception.backends.engine_cache import EngineCache, EngineKey, GpuInfo
 from seg_perception.errors import BackendUnavailable, ConfigError, ModelError
 
@@ -196,11 +197,11 @@ class Builds:
         return b"ENGINE:" + request.precision.encode() + b":%d" % self.count, b"TIMING%d" % self.count
 
 
-def _request(tmp_path: Path, precision: str = "fp16") -> trt_backend.BuildRequest:
+def _request(tmp_path: Path, precision: str = "fp16") -> trt_build.BuildRequest:
     onnx_path = tmp_path / "m.onnx"
     if not onnx_path.exists():
         onnx_path.write_bytes(b"onnx")
-    return trt_backend.BuildRequest(onnx_path, "input", (1, 3, 8, 8), precision)
+    return trt_build.BuildRequest(onnx_path, "input", (1, 3, 8, 8), precision)
 
 
 def _key(precision: str = "fp16") -> EngineKey:
@@ -209,7 +210,7 @@ def _key(precision: str = "fp16") -> EngineKey:
 
 def _obtain(tmp_path, runtime, builds, key=None, precision="fp16", rebuild=False):
     cache = EngineCache(tmp_path / "cache")
-    return trt_backend.obtain_engine(
+    return trt_build.obtain_engine(
         make_fake_trt(),
         None,
         runtime,
@@ -304,7 +305,7 @@ def _build(tmp_path: Path, precision: str, input_shape=(1, 3, 8, 8), timing=b"",
     trt = make_fake_trt(input_shape=input_shape, **fake)
     req = _request(tmp_path, precision)
     req.workspace_bytes = workspace
-    data, new_timing = trt_backend.build_serialized_engine(trt, None, req, GPU, timing)
+    data, new_timing = trt_build.build_serialized_engine(trt, None, req, GPU, timing)
     return trt, data, new_timing
 
 
@@ -331,7 +332,7 @@ def test_dynamic_input_gets_a_single_shape_profile(tmp_path: Path) -> None:
 
 def test_int8_sets_calibrator_and_calibration_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calibrator = object()
-    monkeypatch.setattr(trt_backend, "make_entropy_calibrator", lambda trt, req, gpu: calibrator)
+    monkeypatch.setattr(trt_build, "make_entropy_calibrator", lambda trt, req, gpu: calibrator)
     trt, _, _ = _build(tmp_path, "int8", input_shape=(1, 3, -1, -1))
     cfg = trt.record["config"]
     assert cfg.flags == {"INT8", "FP16"}
@@ -351,13 +352,13 @@ def test_int8_build_failing_on_cached_scales_recalibrates_once(tmp_path: Path, m
         made.append(Calibrator())
         return made[-1]
 
-    monkeypatch.setattr(trt_backend, "make_entropy_calibrator", make)
+    monkeypatch.setattr(trt_build, "make_entropy_calibrator", make)
     trt = make_fake_trt(fail_builds=1)
     req = _request(tmp_path, "int8")
     req.calibration_cache = tmp_path / "calib.cache"
     req.calibration_cache.write_bytes(b"stale scales")
     with caplog.at_level(logging.WARNING):
-        data, _ = trt_backend.build_serialized_engine(trt, None, req, GPU, b"")
+        data, _ = trt_build.build_serialized_engine(trt, None, req, GPU, b"")
     assert data.startswith(b"ENGINE:") and trt.record["builds"] == 2
     assert [c.used_cache for c in made] == [True, False]
     assert not req.calibration_cache.exists()
@@ -365,7 +366,7 @@ def test_int8_build_failing_on_cached_scales_recalibrates_once(tmp_path: Path, m
     # without a cached file a failed build is final
     trt = make_fake_trt(build_ok=False)
     with pytest.raises(BackendUnavailable, match="failed to build"):
-        trt_backend.build_serialized_engine(trt, None, req, GPU, b"")
+        trt_build.build_serialized_engine(trt, None, req, GPU, b"")
     assert trt.record["builds"] == 1
 
 
@@ -406,7 +407,7 @@ def test_factory_reports_missing_tensorrt_clearly(tmp_path: Path, monkeypatch: p
 def test_old_tensorrt_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "tensorrt", make_fake_trt(version="8.6.1"))
     with pytest.raises(BackendUnavailable, match=">= 10"):
-        trt_backend.import_tensorrt()
+        trt_support.import_tensorrt()
 
 
 def test_tensorrt_without_cuda_torch_is_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -421,11 +422,11 @@ def test_tensorrt_without_cuda_torch_is_unavailable(tmp_path: Path, monkeypatch:
 
 
 def test_parse_cuda_index() -> None:
-    assert trt_backend.parse_cuda_index("cuda") == 0
-    assert trt_backend.parse_cuda_index("cuda:2") == 2
-    assert trt_backend.parse_cuda_index(1) == 1
+    assert trt_support.parse_cuda_index("cuda") == 0
+    assert trt_support.parse_cuda_index("cuda:2") == 2
+    assert trt_support.parse_cuda_index(1) == 1
     with pytest.raises(ConfigError):
-        trt_backend.parse_cuda_index("cpu")
+        trt_support.parse_cuda_index("cpu")
 
 
 def test_numpy_dtype_and_describe_io() -> None:
@@ -450,14 +451,14 @@ def test_numpy_dtype_and_describe_io() -> None:
         def get_tensor_dtype(self, n):
             return self._t[n][2]
 
-    io = trt_backend.describe_io(trt, Engine())
+    io = trt_support.describe_io(trt, Engine())
     assert [(t.name, t.is_input, t.shape, t.dtype) for t in io] == [
         ("input", True, (1, 3, 8, 8), np.dtype(np.float32)),
         ("logits", False, (1, 11, 8, 8), np.dtype(np.float16)),
     ]
     assert "1x11x8x8" in io[1].describe()
     with pytest.raises(ModelError):
-        trt_backend.numpy_dtype(_Enum("FP8"))
+        trt_support.numpy_dtype(_Enum("FP8"))
 
 
 def _tiny_onnx(path: Path, shape=(1, 3, 8, 8), k: int = 4) -> Path:
@@ -476,9 +477,9 @@ def _tiny_onnx(path: Path, shape=(1, 3, 8, 8), k: int = 4) -> Path:
 
 
 def test_onnx_input_reads_name_and_dynamic_dims(tmp_path: Path) -> None:
-    assert trt_backend.onnx_input(_tiny_onnx(tmp_path / "s.onnx")) == ("input", (1, 3, 8, 8))
+    assert trt_build.onnx_input(_tiny_onnx(tmp_path / "s.onnx")) == ("input", (1, 3, 8, 8))
     dyn = _tiny_onnx(tmp_path / "d.onnx", shape=(None, 3, None, None))
-    assert trt_backend.onnx_input(dyn) == ("input", (None, 3, None, None))
+    assert trt_build.onnx_input(dyn) == ("input", (None, 3, None, None))
     (tmp_path / "bad.onnx").write_bytes(b"\x00garbage")
     with pytest.raises(ModelError):
-        trt_backend.onnx_input(tmp_path / "bad.onnx")
+        trt_build.onnx_input(tmp_path / "bad.onnx")
