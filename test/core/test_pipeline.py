@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from seg_perception.backends import create_backend
 from seg_perception.backends.base import Backend, TensorSpec
 from seg_perception.errors import ImageError, ModelError
 from seg_perception.model_spec import ModelSpec
-from seg_perception.pipeline import Segmenter, argmax_confidence, colorize, overlay
+from seg_perception.pipeline import Frame, Segmenter, argmax_confidence, colorize, overlay
 
 
 class EchoBackend(Backend):
@@ -155,3 +156,9 @@ def test_argmax_ties_take_the_lower_class_and_nan_is_unknown():
     labels, conf = argmax_confidence(logits)
     assert labels[0, 0] == 1 and labels[0, 1] == 0 and labels[1, 1] == 255
     assert conf[0, 1] == 85  # three equal logits: p = 1/3
+
+
+def test_frame_is_immutable() -> None:
+    frame = Frame(rgb=np.zeros((2, 2, 3), np.uint8), labels=np.zeros((2, 2), np.uint8), confidence=None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        frame.labels = np.ones((2, 2), np.uint8)  # type: ignore[misc]
