@@ -38,7 +38,7 @@ MAX_LINES = 450
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("errors", "camvid", "model_spec", "runtime_stats", "__init__")),
     ("backends", ("backends", "detection", "upsampling", "nets")),
-    ("core", ("pipeline", "geometry", "query")),
+    ("core", ("pipeline", "geometry", "query", "depth")),
     ("config", ("node_config", "assembly")),
     ("conversions", ("conversions",)),
     ("tools", ("evaluation", "training", "synthetic", "demo", "tools")),

@@ -185,6 +185,8 @@ def _intersect_sphere(o: np.ndarray, d: np.ndarray, s: Sphere) -> tuple[np.ndarr
 
 
 def _intersect(o: np.ndarray, d: np.ndarray, prim: Primitive) -> tuple[np.ndarray, np.ndarray]:
+    if hasattr(prim, "intersect"):  # primitives defined elsewhere (synthetic.rgbd.Ramp) bring their own
+        return prim.intersect(o, d)
     if isinstance(prim, Box):
         return _intersect_box(o, d, prim)
     if isinstance(prim, Cylinder):
