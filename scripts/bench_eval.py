@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from seg_perception.backends.select import select_backend
-from seg_perception.evaluation.bags import make_bag
+from seg_perception.evaluation.bag_writer import make_bag
 from seg_perception.evaluation.datasets import SegmentationDataset
 from seg_perception.evaluation.eval_bag import evaluate_bag
 from seg_perception.evaluation.eval_dataset import evaluate_dataset

@@ -26,10 +26,10 @@ def main() -> None:
 
     import ray
 
-    from seg_perception.evaluation.bags import make_bag
-    from seg_perception.evaluation.cli import make_grid_fn, open_segmenter
+    from seg_perception.evaluation.bag_writer import make_bag
     from seg_perception.evaluation.eval_bag import evaluate_bag
     from seg_perception.evaluation.fleet import FleetOptions, run_fleet
+    from seg_perception.evaluation.session import make_grid_fn, open_segmenter
     from seg_perception.synthetic.street import render_street
 
     with tempfile.TemporaryDirectory() as tmp:

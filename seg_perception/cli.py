@@ -16,13 +16,12 @@ from collections.abc import Sequence
 from seg_perception.errors import SegPerceptionError
 
 SUBCOMMAND_MODULES = (
-    "seg_perception.evaluation.cli",  # eval, make-bag, eval-bag
+    "seg_perception.evaluation.cli",  # eval, make-bag, eval-bag, demo
     "seg_perception.training.cli",  # train, export, bench
     "seg_perception.query.cli",  # query
     "seg_perception.backends.cli",  # build-engine
     "seg_perception.backends.precision_cli",  # quantize
     "seg_perception.geometry.cli",  # grid tools
-    "seg_perception.demo",  # demo
     "seg_perception.detection.fetch",  # fetch-models
     "seg_perception.evaluation.fleet_cli",  # eval-bags (Ray)
 )

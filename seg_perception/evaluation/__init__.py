@@ -1,4 +1,4 @@
-"""Evaluation: metrics, dataset and bag readers/writers, offline and live bag replay, reports.
+"""Evaluation: metrics, dataset and bag readers/writers, offline bag replay, live-replay scoring, reports.
 
-Nothing here imports rclpy except ``live`` (a ROS client tool, imported lazily by the CLI).
+ROS-free: the live replay's ROS side is ``ros.live_eval``.
 """

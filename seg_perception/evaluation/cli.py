@@ -1,81 +1,24 @@
-"""Subcommands ``eval``, ``make-bag`` and ``eval-bag`` of ``seg-perception``.
+"""Subcommands ``eval``, ``make-bag``, ``eval-bag`` and ``demo`` of ``seg-perception``.
 
-All three load the model the way the node does (``ModelSpec.for_model`` + backend
-selection + ``Segmenter``) and never pre- or post-process images themselves.
+The model is loaded by ``evaluation.session``; ``eval-bag --live`` and ``demo`` run the
+ROS side in ``ros.live_eval`` and ``ros.demo_node`` (imported only when used).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from seg_perception.errors import ConfigError, ModelError
-from seg_perception.model_spec import ModelSpec, default_model_path
+from seg_perception import demo
+from seg_perception.errors import ConfigError, SegPerceptionError
+from seg_perception.evaluation.session import make_grid_fn, open_segmenter, resolve_model_path
 
-log = logging.getLogger(__name__)
-
-
-# --------------------------------------------------------------------------- shared helpers
-
-
-def resolve_model_path(model: str | None) -> Path:
-    """``--model`` or the bundled default; ModelError with a hint when the file is missing."""
-    if model:
-        path = Path(model).expanduser()
-        if not path.is_file():
-            raise ModelError(f"model file {path} does not exist")
-        return path
-    path = default_model_path()
-    if not path.is_file():
-        raise ModelError(f"the bundled default model {path} is not there yet; pass --model PATH")
-    return path
-
-
-@contextmanager
-def open_segmenter(model: str | None, backend: str = "auto") -> Iterator[tuple[Any, dict[str, str]]]:
-    """(Segmenter, {"model", "backend", "backend_name"}) for ``model`` on ``backend``; closes the backend after."""
-    from seg_perception.backends.select import select_backend
-    from seg_perception.pipeline import Segmenter
-
-    path = resolve_model_path(model)
-    spec = ModelSpec.for_model(path)
-    selection = select_backend(backend, path)
-    with selection.backend as be:
-        log.debug("%s", selection.summary)  # select_backend already logs its choice at INFO
-        info = {"model": str(path), "backend": be.description, "backend_name": be.name}
-        yield Segmenter(be, spec), info
-
-
-def make_grid_fn(spec: ModelSpec, camera_config: str | None) -> Any:
-    """Occupancy-grid hook for ``eval-bag``: a ``grid_fn(labels, camera_info_msg) -> (grid, stats)`` or None.
-
-    HOOK for the geometry package (connected by the lead): build it from the model's
-    drivable/obstacle classes and the camera pose and grid parameters of the node params
-    file ``camera_config`` (None = the default config). See ``eval_bag`` for the exact
-    contract of grid_fn. Returning None disables grid statistics and the grid topic.
-    """
-    from seg_perception.assembly import build_mapper, grid_stats
-    from seg_perception.evaluation.bags import default_camera_config_path
-    from seg_perception.node_config import NodeConfig
-
-    path = Path(camera_config) if camera_config else default_camera_config_path()
-    cfg = NodeConfig.from_yaml(path) if path.exists() else NodeConfig()
-    mapper = build_mapper(cfg, spec)
-
-    def grid_fn(labels: Any, camera_info_msg: Any) -> tuple[Any, dict[str, Any]]:
-        mapper.set_camera_info(camera_info_msg)
-        out = mapper.process(labels)
-        g = mapper.grid
-        meta = {"resolution": g.resolution, "origin_x": g.x_min, "origin_y": g.y_min, "frame_id": g.frame_id}
-        return out.grid, {**grid_stats(out.grid), **meta}
-
-    return grid_fn
+if TYPE_CHECKING:
+    from seg_perception.evaluation.bag_report import ReportPaths
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -84,17 +27,13 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _pct(v: float | None) -> str:
-    return "n/a" if v is None else f"{100 * v:.2f} %"
-
-
 # --------------------------------------------------------------------------- eval
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from seg_perception.evaluation.datasets import SegmentationDataset
     from seg_perception.evaluation.eval_dataset import evaluate_dataset
-    from seg_perception.evaluation.report import plot_confusion, plot_iou_bars, write_json
+    from seg_perception.evaluation.report import pct, plot_confusion, plot_iou_bars, write_json
 
     dataset = SegmentationDataset(args.data, args.split, limit=args.limit)
     with open_segmenter(args.model, args.backend) as (segmenter, info):
@@ -112,10 +51,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     write_json(args.json, summary)
     fps = summary.get("fps")
     print(
-        f"mIoU {_pct(summary['miou'])}, pixel accuracy {_pct(summary['pixel_accuracy'])} over {result.frames} "
+        f"mIoU {pct(summary['miou'])}, pixel accuracy {pct(summary['pixel_accuracy'])} over {result.frames} "
         f"frames of {args.split} ({fps:.1f} frames/s, {info['backend']}) -> {args.json}"
         if fps
-        else f"mIoU {_pct(summary['miou'])} over {result.frames} frames -> {args.json}"
+        else f"mIoU {pct(summary['miou'])} over {result.frames} frames -> {args.json}"
     )
     return 0
 
@@ -124,7 +63,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_make_bag(args: argparse.Namespace) -> int:
-    from seg_perception.evaluation.bags import make_bag
+    from seg_perception.evaluation.bag_writer import make_bag
     from seg_perception.evaluation.datasets import SegmentationDataset
 
     # Natural name order keeps each sequence together and its frames in time order.
@@ -156,55 +95,20 @@ def _cmd_make_bag(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- eval-bag
 
 
-def _report_paths(args: argparse.Namespace) -> tuple[Path, Path]:
-    json_path = Path(args.json)
-    report = Path(args.report) if args.report else json_path.with_suffix(".md")
-    plots = Path(args.plots) if args.plots else json_path.parent / f"{json_path.stem}_plots"
-    return report, plots
+def _report_paths(args: argparse.Namespace) -> ReportPaths:
+    from seg_perception.evaluation.bag_report import ReportPaths
 
-
-def write_bag_report(summary: dict[str, Any], result: Any, colors: Any, args: argparse.Namespace) -> None:
-    """Plots, Markdown report and JSON of an eval-bag run (offline or live)."""
-    from seg_perception.evaluation.report import (
-        plot_confusion,
-        plot_frame_strip,
-        plot_iou_bars,
-        plot_latency_hist,
-        write_json,
-        write_markdown,
-    )
-
-    report, plots_dir = _report_paths(args)
-    plots: dict[str, Path] = {}
-    if getattr(args, "no_plots", False):
-        pass
-    elif "miou" in summary and result.confusion is not None:
-        plots["per-class IoU"] = plot_iou_bars(
-            summary["per_class_iou"], plots_dir / "per_class_iou.png", summary["miou"], colors=colors
-        )
-        plots["confusion matrix"] = plot_confusion(result.confusion, plots_dir / "confusion_matrix.png")
-    if not getattr(args, "no_plots", False):
-        samples = dict(result.latency)
-        if getattr(result, "total_ms", None):
-            samples["total"] = result.total_ms
-        plots["latency"] = plot_latency_hist(samples, plots_dir / "latency.png")
-        if result.strip:
-            plots["frames"] = plot_frame_strip(result.strip, colors, plots_dir / "frames.png", title=str(result.bag))
-    summary["plots"] = {k: str(v) for k, v in plots.items()}
-    summary["report"] = str(report)
-    write_markdown(report, summary, plots, title=f"eval-bag: {Path(result.bag).name}")
-    write_json(args.json, summary)
+    return ReportPaths.beside(args.json, args.report, args.plots, no_plots=args.no_plots)
 
 
 def _cmd_eval_bag(args: argparse.Namespace) -> int:
     if args.live:
         if args.write_bag:
             raise ConfigError("--write-bag works offline only; record the live node's topics with ros2 bag record")
-        # rclpy is imported only here: the offline path needs no ROS runtime.
-        from seg_perception.evaluation.live import run_live
-
-        return run_live(args)
+        return _cmd_eval_bag_live(args)
+    from seg_perception.evaluation.bag_report import write_bag_report
     from seg_perception.evaluation.eval_bag import evaluate_bag
+    from seg_perception.evaluation.report import pct
 
     with open_segmenter(args.model, args.backend) as (segmenter, info):
         spec = segmenter.spec
@@ -219,12 +123,21 @@ def _cmd_eval_bag(args: argparse.Namespace) -> int:
             write_bag=args.write_bag,
             write_storage=args.write_format,
             progress=not args.no_progress,
+            strict=args.strict,
         )
     summary = {"mode": "offline", **info, **result.to_dict()}
-    write_bag_report(summary, result, spec.colors, args)
+    write_bag_report(
+        summary,
+        _report_paths(args),
+        title=f"eval-bag: {Path(result.bag).name}",
+        confusion=result.confusion,
+        latency={**result.latency, **({"total": result.total_ms} if result.total_ms else {})},
+        strip=result.strip,
+        colors=spec.colors,
+    )
     lat = summary["latency_ms"].get("total", {})
     acc = (
-        f"mIoU {_pct(summary['miou'])} on {result.frames_with_gt} frames with ground truth"
+        f"mIoU {pct(summary['miou'])} on {result.frames_with_gt} frames with ground truth"
         if "miou" in summary
         else ("no ground truth")
     )
@@ -236,11 +149,75 @@ def _cmd_eval_bag(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval_bag_live(args: argparse.Namespace) -> int:
+    """``eval-bag --live``: rclpy is imported only here; the offline path needs no ROS runtime."""
+    from seg_perception.evaluation.bag_report import write_bag_report
+    from seg_perception.evaluation.report import pct
+    from seg_perception.model_spec import ModelSpec
+    from seg_perception.ros.live_eval import evaluate_bag_live
+
+    model_path = resolve_model_path(args.model).resolve()
+    result = evaluate_bag_live(
+        args.bag,
+        model_path,
+        backend=args.backend,
+        image_topic=args.image_topic,
+        gt_topic=args.gt_topic,
+        camera_info_topic=args.camera_info_topic,
+        rate_scale=args.rate_scale,
+        startup_timeout=args.startup_timeout,
+        node_args=args.node_arg,
+        progress=not args.no_progress,
+        params_file=args.camera_config,
+        strict=args.strict,
+    )
+    summary = {"mode": "live", "model": str(model_path), "backend": args.backend, **result.to_dict()}
+    write_bag_report(
+        summary,
+        _report_paths(args),
+        title=f"eval-bag: {Path(result.bag).name}",
+        confusion=result.confusion,
+        latency=result.latency,
+        strip=result.strip,
+        colors=ModelSpec.for_model(model_path).colors,
+    )
+    lat = summary["latency_ms"].get("end_to_end", {})
+    acc = f"mIoU {pct(summary['miou'])}" if "miou" in summary else "no ground truth"
+    print(
+        f"live: {result.received}/{result.published} frames labelled ({summary['dropped_frames']} dropped); {acc}; "
+        f"end-to-end latency median {lat.get('median', 0):.1f} ms, p95 {lat.get('p95', 0):.1f} ms -> {args.json}"
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        from seg_perception.ros.demo_node import run_demo
+    except ImportError as err:
+        raise SegPerceptionError(f"the demo needs ROS 2 (rclpy); run `make setup` first ({err})") from err
+    return run_demo(
+        out=Path(args.out),
+        data=Path(args.data) if args.data else None,
+        split=args.split,
+        frames=args.frames,
+        rate_hz=args.rate,
+        model=args.model,
+        backend=args.backend,
+        camera_config=args.camera_config,
+        queries=tuple(args.query) if args.query else demo.DEFAULT_QUERIES,
+        node_args=list(args.node_arg or []),
+        progress=not args.no_progress,
+    )
+
+
 # --------------------------------------------------------------------------- registration
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``eval``, ``make-bag`` and ``eval-bag`` to the ``seg-perception`` parser."""
+    """Add ``eval``, ``make-bag``, ``eval-bag`` and ``demo`` to the ``seg-perception`` parser."""
     p = subparsers.add_parser(
         "eval",
         help="mIoU of the model on a CamVid-layout dataset split",
@@ -311,5 +288,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--startup-timeout", type=float, default=60.0, help="--live: seconds to wait for the node to come up"
     )
     p.add_argument("--node-arg", action="append", default=[], help="--live: extra '-p name:=value' for the node")
+    p.add_argument(
+        "--strict", action="store_true", help="refuse a truncated or damaged bag instead of reading its intact part"
+    )
     _add_model_args(p)
     p.set_defaults(func=_cmd_eval_bag)
+
+    p = subparsers.add_parser(
+        "demo",
+        help="stream CamVid test (or synthetic) frames through the live node; write demo_output/",
+        description=demo.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", default="../shared/datasets/camvid", help="CamVid-layout folder (default: %(default)s)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--frames", type=int, default=None, help="use only the first N frames")
+    p.add_argument("--rate", type=float, default=30.0, help="camera rate, Hz (default: %(default)s)")
+    p.add_argument("--out", default="demo_output")
+    p.add_argument("--model", default=None, help="ONNX model (default: the bundled model)")
+    p.add_argument("--backend", default="auto")
+    p.add_argument("--camera-config", default=None, help="camera YAML (default: config/camvid.yaml)")
+    p.add_argument("--query", action="append", help="a query phrase (repeatable; default: a few examples)")
+    p.add_argument("--node-arg", action="append", help="extra node parameter name:=value (repeatable)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_demo)

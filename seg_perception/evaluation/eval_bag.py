@@ -3,17 +3,9 @@
 No ROS runtime: the bag is read with ``rosbags``. Every message on the image topic
 (sensor_msgs/Image rgb8/bgr8/rgba8/bgra8/mono8, or CompressedImage jpeg/png) is
 decoded with the node's conversions and segmented by the same ``Segmenter``. Ground
-truth (mono8 class ids on another topic) is matched to images by *header stamp*.
-
-Topic choice when not given:
-
-- ground truth: ``/camera/labels_gt`` when present, else the one Image topic whose name
-  ends in ``_gt``/``/gt`` or contains ``ground_truth``; "none" disables it.
-- image: the Image/CompressedImage topics minus ground truth, this project's outputs
-  (``/seg_perception/...``) and topics whose last name part mentions labels, overlay,
-  confidence or mask; ``X/compressed`` is dropped when ``X`` is a candidate too. One
-  left: used; several: BagError listing them.
-- camera_info: ``<image namespace>/camera_info``, else the bag's only CameraInfo topic.
+truth (mono8 class ids on another topic) is matched to images by *header stamp*; topic
+choice is ``bag_topics.select_topics``. A truncated bag gives the score of its intact
+frames and a ``damage`` entry (see ``bag_salvage``).
 
 Occupancy grid hook: ``grid_fn(labels, camera_info_msg) -> (grid, stats)`` with
 ``labels`` HxW uint8 class ids, ``camera_info_msg`` a sensor_msgs/CameraInfo (rosbags
@@ -38,20 +30,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from seg_perception.conversions.image import any_image_msg_to_rgb, image_msg_to_numpy
+from seg_perception.conversions.image import any_image_msg_to_rgb
 from seg_perception.errors import BagError, ImageError
-from seg_perception.evaluation.bags import (
-    CAMERA_INFO,
-    GT_TOPIC,
-    IMAGE,
-    IMAGE_TYPES,
-    OCCUPANCY_GRID,
-    BagReader,
-    BagWriter,
-    camera_for_image,
-    format_stamp,
-    stamp_ns,
-)
+from seg_perception.evaluation.bag_topics import BagTopics, select_topics
+from seg_perception.evaluation.bag_writer import BagWriter, Messages
+from seg_perception.evaluation.bags import IMAGE, OCCUPANCY_GRID, BagReader, stamp_ns
+from seg_perception.evaluation.camera_config import camera_for_image
+from seg_perception.evaluation.matching import GroundTruth, StripFrame, strip_indices
 from seg_perception.evaluation.metrics import ConfusionMatrix, latency_summary, scalar_stats
 from seg_perception.pipeline import Segmenter, overlay
 
@@ -65,102 +50,6 @@ GRID_TOPIC = "/seg_perception/occupancy_grid"
 OUTPUT_TOPICS = (LABELS_TOPIC, OVERLAY_TOPIC, GRID_TOPIC)
 STAGES = ("decode", "preprocess", "inference", "postprocess", "grid")
 GRID_INFO_KEYS = ("resolution", "origin_x", "origin_y", "frame_id")
-_NOT_CAMERA = ("label", "overlay", "confidence", "mask")
-
-
-@dataclass(frozen=True)
-class BagTopics:
-    """The topics an evaluation reads: image (required), ground truth and camera_info (optional)."""
-
-    image: str
-    image_type: str
-    count: int
-    gt: str | None = None
-    camera_info: str | None = None
-
-
-def _is_gt_name(topic: str) -> bool:
-    return topic.endswith("_gt") or topic.endswith("/gt") or "ground_truth" in topic
-
-
-def select_topics(
-    reader: BagReader,
-    image_topic: str | None = None,
-    gt_topic: str | None = None,
-    camera_info_topic: str | None = None,
-) -> BagTopics:
-    """Resolve the topics to use (see the module docstring); BagError naming the alternatives otherwise."""
-    topics = reader.topics
-    image_topics = reader.image_topics()
-    listing = ", ".join(f"{t} ({topics[t].msgtype}, {topics[t].count} msgs)" for t in image_topics) or "none"
-
-    gt: str | None
-    if gt_topic is not None and gt_topic.lower() in ("", "none"):
-        gt = None
-    elif gt_topic is not None:
-        if gt_topic not in topics:
-            raise BagError(f"ground-truth topic {gt_topic} is not in the bag; image topics: {listing}")
-        if topics[gt_topic].msgtype != IMAGE:
-            raise BagError(f"ground-truth topic {gt_topic} is {topics[gt_topic].msgtype}; expected {IMAGE} mono8")
-        gt = gt_topic
-    elif GT_TOPIC in topics and topics[GT_TOPIC].msgtype == IMAGE:
-        gt = GT_TOPIC
-    else:
-        named = [t for t in image_topics if topics[t].msgtype == IMAGE and _is_gt_name(t)]
-        gt = named[0] if len(named) == 1 else None
-
-    if image_topic is not None:
-        if image_topic not in topics:
-            raise BagError(f"image topic {image_topic} is not in the bag; image topics: {listing}")
-        if topics[image_topic].msgtype not in IMAGE_TYPES:
-            raise BagError(
-                f"topic {image_topic} is {topics[image_topic].msgtype}, not an image; image topics: {listing}"
-            )
-        image = image_topic
-    else:
-        cands = [
-            t
-            for t in image_topics
-            if t != gt
-            and not t.startswith("/seg_perception/")
-            and not any(w in t.rsplit("/", 1)[-1] for w in _NOT_CAMERA)
-            and not _is_gt_name(t)
-        ]
-        cands = [t for t in cands if not (t.endswith("/compressed") and t[: -len("/compressed")] in cands)]
-        if not cands:
-            raise BagError(f"bag {reader.path} has no camera image topic (image topics: {listing})")
-        if len(cands) > 1:
-            raise BagError(
-                f"bag {reader.path} has several image topics: {', '.join(cands)}; choose one with --image-topic"
-            )
-        image = cands[0]
-    if topics[image].count == 0:
-        raise BagError(f"image topic {image} has no messages")
-
-    info: str | None
-    if camera_info_topic is not None and camera_info_topic.lower() in ("", "none"):
-        info = None
-    elif camera_info_topic is not None:
-        if camera_info_topic not in topics or topics[camera_info_topic].msgtype != CAMERA_INFO:
-            raise BagError(f"camera_info topic {camera_info_topic} is not a {CAMERA_INFO} topic of the bag")
-        info = camera_info_topic
-    else:
-        base = image[: -len("/compressed")] if image.endswith("/compressed") else image
-        sibling = base.rsplit("/", 1)[0] + "/camera_info"
-        infos = reader.topics_of_type([CAMERA_INFO])
-        info = sibling if sibling in infos else (infos[0] if len(infos) == 1 else None)
-    return BagTopics(image, topics[image].msgtype, topics[image].count, gt, info)
-
-
-@dataclass
-class StripFrame:
-    """One frame kept for the report's frame strip (all HxW[x3] uint8 except grid: int8)."""
-
-    stamp_ns: int
-    rgb: np.ndarray
-    labels: np.ndarray
-    gt: np.ndarray | None = None
-    grid: np.ndarray | None = None
 
 
 @dataclass
@@ -181,6 +70,8 @@ class BagEvalResult:
     warnings: list[str] = field(default_factory=list)
     wall_s: float = 0.0
     written_bag: Path | None = None
+    #: what a truncated bag lost (``BagDamage.to_dict``); None when it read as recorded
+    damage: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -193,10 +84,7 @@ class BagEvalResult:
             "rejected_frames": self.rejected,
         }
         if self.confusion is not None and self.frames_with_gt:
-            out.update(self.confusion.summary())
-            out["class_names"] = list(self.confusion.class_names)
-            out["ignore_index"] = self.confusion.ignore_index
-            out["confusion_matrix"] = self.confusion.counts.tolist()
+            out.update(self.confusion.report())
         out["latency_ms"] = latency_summary({**self.latency, "total": self.total_ms})
         # fps: frames per second of pipeline time (decode..grid), what a node on this machine sustains
         # serially; wall_fps also counts bag reading, scoring and writing.
@@ -207,49 +95,11 @@ class BagEvalResult:
             out["grid"] = {"frames": self.grid_frames, **scalar_stats(self.grid_stats)}
         if self.written_bag is not None:
             out["written_bag"] = str(self.written_bag)
+        if self.damage is not None:
+            out["damage"] = self.damage
+            out["lost_frames"] = self.damage["lost_by_topic"].get(self.topics.image)  # None: unknown
         out["warnings"] = list(self.warnings)
         return out
-
-
-def _strip_indices(count: int, k: int) -> set[int]:
-    if k <= 0 or count <= 0:
-        return set()
-    return {int(i) for i in np.unique(np.linspace(0, count - 1, min(k, count)).round())}
-
-
-class GroundTruth:
-    """Ground-truth label images of one topic, indexed by header stamp (raw bytes, decoded on lookup).
-
-    Indexing first lets ground truth arrive before or after its image in the bag.
-    """
-
-    def __init__(self, reader: BagReader, topic: str) -> None:
-        self.reader = reader
-        self.topic = topic
-        self._raw: dict[int, bytes] = {}
-        for m in reader.messages([topic]):
-            self._raw[stamp_ns(m.decode().header)] = bytes(m.raw)
-
-    def __len__(self) -> int:
-        return len(self._raw)
-
-    def get(self, ns: int, shape: tuple[int, int]) -> np.ndarray | None:
-        """HxW uint8 ids stamped ``ns``, or None; BagError unless mono8 of ``shape`` (H, W)."""
-        raw = self._raw.get(ns)
-        if raw is None:
-            return None
-        msg = self.reader.deserialize(raw, IMAGE, self.topic)
-        where = f"ground truth on {self.topic} at {format_stamp(ns)}"
-        enc = str(getattr(msg, "encoding", ""))
-        if enc not in ("mono8", "8UC1"):
-            raise BagError(f"{where} is '{enc}'; expected mono8 class ids")
-        try:
-            gt = image_msg_to_numpy(msg)
-        except ImageError as err:
-            raise BagError(f"{where}: {err}") from err
-        if gt.shape != tuple(shape):
-            raise BagError(f"{where} is {gt.shape[1]}x{gt.shape[0]} but its image is {shape[1]}x{shape[0]}")
-        return gt
 
 
 def evaluate_bag(
@@ -265,6 +115,7 @@ def evaluate_bag(
     write_storage: str = "mcap",
     strip_frames: int = 4,
     progress: bool = True,
+    strict: bool = False,
 ) -> BagEvalResult:
     """Segment every image of ``bag`` and score it against ground truth matched by stamp.
 
@@ -280,6 +131,7 @@ def evaluate_bag(
         write_storage: "mcap" or "sqlite3" for ``write_bag``.
         strip_frames: how many evenly spaced frames to keep for the report strip.
         progress: show a tqdm progress bar on stderr.
+        strict: refuse a truncated bag (BagError) instead of scoring its intact frames.
 
     Raises BagError for missing/corrupt bags, missing topics, no decodable images, ground
     truth of another size than its image, or a ground-truth topic that matches no image.
@@ -287,7 +139,7 @@ def evaluate_bag(
     spec = segmenter.spec
     bag = Path(bag)
     start = time.perf_counter()
-    with BagReader(bag) as reader:
+    with BagReader(bag, strict=strict) as reader:
         topics = select_topics(reader, image_topic, gt_topic, camera_info_topic)
         result = BagEvalResult(bag, topics)
         result.latency = {s: [] for s in STAGES if s != "grid" or grid_fn is not None}
@@ -310,7 +162,7 @@ def evaluate_bag(
             grid_fn = None
             result.latency.pop("grid", None)
 
-        keep = _strip_indices(topics.count, strip_frames)
+        keep = strip_indices(topics.count, strip_frames)
         writer = BagWriter(write_bag, write_storage) if write_bag is not None else None
         read_topics = [topics.image]
         info_msg: Any = None
@@ -364,7 +216,7 @@ def evaluate_bag(
                             info_msg = _camera_info_at(infos, ns)
                         elif info_msg is None and topics.camera_info is None and camera_config is not None:
                             cam, _ = camera_for_image(rgb.shape[1], rgb.shape[0], camera_config)
-                            info_msg = (writer.msgs if writer else _messages()).camera_info(cam, msg.header)
+                            info_msg = (writer.msgs if writer else Messages()).camera_info(cam, msg.header)
                         if info_msg is not None:
                             tg = time.perf_counter()
                             grid, stats = grid_fn(seg.labels, info_msg)
@@ -394,6 +246,9 @@ def evaluate_bag(
             writer.__exit__(None, None, None)
         if writer is not None:
             result.written_bag = Path(write_bag)  # type: ignore[arg-type]
+    if reader.damage is not None:
+        result.damage = reader.damage.to_dict()
+        result.warnings.append(reader.damage.describe())
     for reason, n in rejected_reasons.items():
         result.warnings.append(f"{n} image(s) rejected: {reason}")
     if result.frames == 0:
@@ -418,12 +273,6 @@ def _camera_info_at(infos: list[tuple[int, Any]], ns: int) -> Any:
     """The CameraInfo stamped ``ns``, else the newest before it, else the first (infos sorted by stamp)."""
     i = bisect.bisect_right([s for s, _ in infos], ns)
     return infos[i - 1][1] if i > 0 else infos[0][1]
-
-
-def _messages() -> Any:
-    from seg_perception.evaluation.bags import Messages
-
-    return Messages()
 
 
 def _write_outputs(
@@ -453,8 +302,6 @@ __all__ = [
     "LABELS_TOPIC",
     "OVERLAY_TOPIC",
     "BagEvalResult",
-    "BagTopics",
     "GridFn",
     "evaluate_bag",
-    "select_topics",
 ]

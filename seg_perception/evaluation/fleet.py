@@ -100,7 +100,7 @@ def import_ray() -> Any:
 
 def model_blob(model: str | None) -> dict[str, Any]:
     """{"name", "sha256", "files": {filename: bytes}} of the model file and its YAML (if any)."""
-    from seg_perception.evaluation.cli import resolve_model_path
+    from seg_perception.evaluation.session import resolve_model_path
 
     path = resolve_model_path(model)
     files = {path.name: path.read_bytes()}
@@ -145,7 +145,7 @@ class _ExitAfter:
 
 
 def _status(result: Any) -> str:
-    if result.rejected or (result.topics.gt is not None and result.frames_with_gt < result.frames):
+    if result.rejected or result.damage or (result.topics.gt is not None and result.frames_with_gt < result.frames):
         return "partial"
     return "ok"
 
@@ -161,8 +161,8 @@ def evaluate_bag_task(
     import cv2
 
     from seg_perception.backends.select import select_backend
-    from seg_perception.evaluation.cli import make_grid_fn
     from seg_perception.evaluation.eval_bag import evaluate_bag
+    from seg_perception.evaluation.session import make_grid_fn
     from seg_perception.model_spec import ModelSpec
     from seg_perception.pipeline import Segmenter
 

@@ -43,47 +43,19 @@ def _kill_hook() -> tuple[str, int, str] | None:
     return name, int(after), marker
 
 
-def _write_report(summary: dict[str, Any], result: Any, args: argparse.Namespace) -> None:
-    """Plots (per-class IoU, confusion matrix, latency), Markdown and JSON, as eval-bag writes them."""
-    from seg_perception.evaluation.cli import _report_paths
-    from seg_perception.evaluation.report import (
-        markdown_report,
-        plot_confusion,
-        plot_iou_bars,
-        plot_latency_hist,
-        write_json,
-    )
+def _bag_table(bags: list[dict[str, Any]]) -> str:
+    """The report's per-bag Markdown table."""
+    from seg_perception.evaluation.report import pct
 
-    report, plots_dir = _report_paths(args)
-    plots: dict[str, Path] = {}
-    if not args.no_plots:
-        if result.confusion is not None and "miou" in summary:
-            plots["per-class IoU"] = plot_iou_bars(
-                summary["per_class_iou"], plots_dir / "per_class_iou.png", summary["miou"]
-            )
-            plots["confusion matrix"] = plot_confusion(result.confusion, plots_dir / "confusion_matrix.png")
-        if result.latency:
-            samples = {s: h.samples() for s, h in result.latency.items()}
-            plots["latency"] = plot_latency_hist(
-                samples, plots_dir / "latency.png", title="Latency (merged histograms)"
-            )
-    summary["plots"] = {k: str(v) for k, v in plots.items()}
-    summary["report"] = str(report)
     table = ["", "## Bags", "", "| bag | status | frames | mIoU | error |", "| --- | --- | --- | --- | --- |"]
-    for b in summary["bags"]:
-        miou = "n/a" if b.get("miou") is None else f"{100 * b['miou']:.2f} %"
+    for b in bags:
         err = (b.get("error") or "").replace("|", "/")
-        table.append(f"| `{b['path']}` | {b['status']} | {b['frames']} | {miou} | {err} |")
-    title = f"eval-bags: {len(summary['bags'])} bags"
-    try:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(markdown_report(summary, plots, report.parent, title) + "\n".join(table) + "\n")
-    except OSError as err:
-        raise ConfigError(f"cannot write report {report}: {err.strerror or err}") from err
-    write_json(args.json, summary)
+        table.append(f"| `{b['path']}` | {b['status']} | {b['frames']} | {pct(b.get('miou'))} | {err} |")
+    return "\n".join(table) + "\n"
 
 
 def _cmd_eval_bags(args: argparse.Namespace) -> int:
+    from seg_perception.evaluation.bag_report import ReportPaths, write_bag_report
     from seg_perception.evaluation.fleet import FleetOptions, import_ray, run_fleet
 
     import_ray()  # the one-line install hint before any work
@@ -109,7 +81,15 @@ def _cmd_eval_bags(args: argparse.Namespace) -> int:
 
     result = run_fleet(bags, options, results_dir, resume=args.resume, kill_hook=_kill_hook(), on_result=progress)
     summary = result.summary
-    _write_report(summary, result, args)
+    write_bag_report(
+        summary,
+        ReportPaths.beside(args.json, args.report, args.plots, no_plots=args.no_plots),
+        title=f"eval-bags: {len(summary['bags'])} bags",
+        confusion=result.confusion,
+        latency={s: h.samples() for s, h in result.latency.items()},
+        latency_title="Latency (merged histograms)",
+        appendix=_bag_table(summary["bags"]),
+    )
     miou = summary.get("miou")
     acc = "no ground truth" if miou is None else f"mIoU {100 * miou:.2f} %"
     lat = summary["latency_ms"].get("total", {})

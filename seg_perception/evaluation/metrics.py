@@ -122,6 +122,15 @@ class ConfusionMatrix:
             "unknown_predictions": int(self.counts[:, -1].sum()),
         }
 
+    def report(self) -> dict:
+        """``summary`` plus class_names, ignore_index and the K x (K+1) counts as ``confusion_matrix``."""
+        return {
+            **self.summary(),
+            "class_names": list(self.class_names),
+            "ignore_index": self.ignore_index,
+            "confusion_matrix": self.counts.tolist(),
+        }
+
 
 def latency_summary(samples: dict[str, Sequence[float]]) -> dict[str, dict[str, float]]:
     """Stage -> {median, p95, mean, max} milliseconds over per-frame samples (stages without samples omitted)."""

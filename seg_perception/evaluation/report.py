@@ -221,7 +221,8 @@ def plot_frame_strip(
     return _save(fig, Path(path))
 
 
-def _pct(v: float | None) -> str:
+def pct(v: float | None) -> str:
+    """A fraction as a percentage with two decimals; 'n/a' for None or NaN."""
     return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{100 * v:.2f} %"
 
 
@@ -255,15 +256,15 @@ def markdown_report(summary: Mapping[str, Any], plots: Mapping[str, Path], base:
         lines += [
             "## Accuracy",
             "",
-            f"mIoU **{_pct(summary.get('miou'))}**, pixel accuracy {_pct(summary.get('pixel_accuracy'))}, "
-            f"mean class accuracy {_pct(summary.get('mean_class_accuracy'))} "
+            f"mIoU **{pct(summary.get('miou'))}**, pixel accuracy {pct(summary.get('pixel_accuracy'))}, "
+            f"mean class accuracy {pct(summary.get('mean_class_accuracy'))} "
             f"over {summary.get('pixels', 'n/a')} labelled pixels (void ignored; classes absent from both "
             "ground truth and prediction are n/a and left out of the mean).",
             "",
             "| class | IoU |",
             "| --- | --- |",
         ]
-        lines += [f"| {name} | {_pct(v)} |" for name, v in summary.get("per_class_iou", {}).items()]
+        lines += [f"| {name} | {pct(v)} |" for name, v in summary.get("per_class_iou", {}).items()]
         lines.append("")
     else:
         lines += ["## Accuracy", "", "No ground truth: accuracy not measured.", ""]
@@ -299,11 +300,14 @@ def markdown_report(summary: Mapping[str, Any], plots: Mapping[str, Path], base:
     return "\n".join(lines)
 
 
-def write_markdown(path: str | Path, summary: Mapping[str, Any], plots: Mapping[str, Path], title: str) -> Path:
+def write_markdown(
+    path: str | Path, summary: Mapping[str, Any], plots: Mapping[str, Path], title: str, appendix: str = ""
+) -> Path:
+    """Write ``markdown_report`` to ``path``, followed by ``appendix`` (Markdown)."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(markdown_report(summary, plots, path.parent, title))
+        path.write_text(markdown_report(summary, plots, path.parent, title) + appendix)
     except OSError as err:
         raise ReportError(f"cannot write report {path}: {err.strerror or err}") from err
     return path

@@ -1,7 +1,7 @@
 """``eval-bag --live``: the real node, fed a bag over ROS at the recorded rate, judged on what it publishes.
 
-This is a ROS client tool and the only evaluation module that imports rclpy (lazily,
-from the CLI). Steps:
+The ROS side of the live replay (rclpy is imported inside ``evaluate_bag_live`` only);
+the scoring is ``evaluation.live_result``. Steps:
 
 1. Start the node as a subprocess:
    ``python -m seg_perception.ros.node --ros-args -p model_path:=M -p backend:=B
@@ -15,90 +15,36 @@ from the CLI). Steps:
 4. Record every ``/seg_perception/labels`` message; end-to-end latency = receipt time -
    publish time of the image with the same header stamp (one monotonic clock, this process).
 5. After the last image, wait until all labels arrived or none came for ``drain_s``.
-
-Dropped frames = images published - labels received: the node keeps only the newest
-frame by design, so drops measure how far the node falls behind the stream.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from seg_perception.conversions.image import any_image_msg_to_rgb, image_msg_to_numpy
-from seg_perception.errors import BagError, ImageError, SegPerceptionError
+from seg_perception.conversions.image import any_image_msg_to_rgb
+from seg_perception.errors import BagError, ImageError
+from seg_perception.evaluation.bag_topics import BagTopics, select_topics
 from seg_perception.evaluation.bags import COMPRESSED, BagReader, stamp_ns
-from seg_perception.evaluation.eval_bag import BagTopics, GroundTruth, StripFrame, _strip_indices, select_topics
-from seg_perception.evaluation.metrics import ConfusionMatrix, latency_summary
+from seg_perception.evaluation.live_result import LiveEvalError, LiveEvalResult, score_labels
+from seg_perception.evaluation.matching import GroundTruth, strip_indices
+from seg_perception.evaluation.metrics import ConfusionMatrix
 from seg_perception.model_spec import ModelSpec
+from seg_perception.ros.transport import apply_default_profile
 
 log = logging.getLogger(__name__)
 
 LABELS_TOPIC = "/seg_perception/labels"
 NODE_MODULE = "seg_perception.ros.node"
-
-
-class LiveEvalError(SegPerceptionError):
-    """The node could not be started or never answered."""
-
-
-@dataclass
-class LiveEvalResult:
-    """Outcome of ``evaluate_bag_live``; attribute names match BagEvalResult where they mean the same."""
-
-    bag: Path
-    topics: BagTopics
-    published: int = 0
-    received: int = 0
-    frames_with_gt: int = 0
-    confusion: ConfusionMatrix | None = None
-    latency: dict[str, list[float]] = field(default_factory=lambda: {"end_to_end": []})
-    strip: list[StripFrame] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    #: seconds from the first image sent to the last label received
-    play_s: float = 0.0
-    rate_scale: float = 1.0
-    received_labels: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
-    #: messages of the extra ``record`` topics, in arrival order
-    recorded: dict[str, list[Any]] = field(default_factory=dict, repr=False)
-    #: return value of the ``after_play`` hook
-    after_play_result: Any = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "bag": str(self.bag),
-            "image_topic": self.topics.image,
-            "gt_topic": self.topics.gt,
-            "camera_info_topic": self.topics.camera_info,
-            "rate_scale": self.rate_scale,
-            "frames": self.received,
-            "published_frames": self.published,
-            "received_frames": self.received,
-            "dropped_frames": self.published - self.received,
-            "drop_rate": (self.published - self.received) / self.published if self.published else None,
-            "frames_with_gt": self.frames_with_gt,
-        }
-        if self.confusion is not None and self.frames_with_gt:
-            out.update(self.confusion.summary())
-            out["class_names"] = list(self.confusion.class_names)
-            out["ignore_index"] = self.confusion.ignore_index
-            out["confusion_matrix"] = self.confusion.counts.tolist()
-        out["latency_ms"] = latency_summary(self.latency)
-        # labels received per second of playback: the node's sustained output rate on this stream
-        out["fps"] = self.received / self.play_s if self.play_s > 0 else None
-        out["warnings"] = list(self.warnings)
-        return out
 
 
 class _NodeProcess:
@@ -185,6 +131,7 @@ def evaluate_bag_live(
     record: dict[str, type] | None = None,
     after_play: Any = None,
     params_file: str | Path | None = None,
+    strict: bool = False,
 ) -> LiveEvalResult:
     """Play ``bag`` into a freshly started node and score its labels (see the module docstring).
 
@@ -192,7 +139,7 @@ def evaluate_bag_live(
     subscribe to and keep in ``result.recorded``; subscribing is what makes the node
     compute on-demand outputs. ``after_play(client_node)`` runs after the last label
     arrived while the node is still up (e.g. to call its services); its return value
-    is kept in ``result.after_play_result``.
+    is kept in ``result.after_play_result``. ``strict`` refuses a truncated bag.
     """
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -203,7 +150,7 @@ def evaluate_bag_live(
         raise LiveEvalError(f"--rate-scale must be > 0, got {rate_scale}")
     spec = ModelSpec.for_model(model_path)
     bag = Path(bag)
-    with BagReader(bag) as reader:
+    with BagReader(bag, strict=strict) as reader:
         if not reader.is_ros2:
             raise BagError("--live plays raw CDR messages and needs a ROS 2 bag (this one is ROS 1)")
         topics = select_topics(reader, image_topic, gt_topic, camera_info_topic)
@@ -213,8 +160,6 @@ def evaluate_bag_live(
             result.confusion = ConfusionMatrix(spec.num_classes, spec.ignore_index, spec.class_names)
 
         # The node subprocess inherits it; both ends need it for frames above 512 KiB.
-        from seg_perception.ros.transport import apply_default_profile
-
         apply_default_profile()
         context = rclpy.Context()
         rclpy.init(context=context)
@@ -272,7 +217,7 @@ def evaluate_bag_live(
                 time.sleep(0.1)
 
             published: dict[int, float] = {}
-            keep = _strip_indices(topics.count, strip_frames)
+            keep = strip_indices(topics.count, strip_frames)
             strip_rgb: dict[int, np.ndarray] = {}
             play_topics = [topics.image] + ([topics.camera_info] if topics.camera_info else [])
             first_log: int | None = None
@@ -324,62 +269,17 @@ def evaluate_bag_live(
                 executor.shutdown()
             rclpy.try_shutdown(context=context)
 
-        result.published = len(published)
         with lock:
             got = list(received)
         if got:  # first image sent .. last label received
             result.play_s = max(t for t, _ in got) - start
-        for t, msg in got:
-            ns = stamp_ns(msg.header)
-            if ns not in published or ns in result.received_labels:
-                continue  # a label for an image this run did not send (another publisher) or a duplicate
-            labels = np.array(image_msg_to_numpy(msg), copy=True)
-            result.received_labels[ns] = labels
-            result.received += 1
-            result.latency["end_to_end"].append((t - published[ns]) * 1e3)
-            gt = truth.get(ns, labels.shape) if truth is not None else None
-            if gt is not None and result.confusion is not None:
-                result.confusion.update(gt, labels)
-                result.frames_with_gt += 1
-            if ns in strip_rgb and strip_rgb[ns].shape[:2] == labels.shape:
-                result.strip.append(StripFrame(ns, strip_rgb[ns], labels, gt))
-    if result.received == 0:
-        raise LiveEvalError(f"the node published no labels for {result.published} images:\n{node_proc.tail()}")
-    if result.published > result.received:
-        result.warnings.append(
-            f"{result.published - result.received} of {result.published} frames dropped (no labels received)"
-        )
-    if truth is not None and result.frames_with_gt == 0:
-        result.warnings.append(f"no received labels have the stamp of ground truth on {topics.gt}")
+        try:
+            score_labels(result, got, published, truth, strip_rgb)
+        except LiveEvalError as err:
+            raise LiveEvalError(f"{err}:\n{node_proc.tail() if node_proc else ''}") from err
+    if reader.damage is not None:
+        result.damage = reader.damage.to_dict()
+        result.warnings.append(reader.damage.describe())
     for w in result.warnings:
         log.warning("%s", w)
     return result
-
-
-def run_live(args: argparse.Namespace) -> int:
-    """CLI handler of ``eval-bag --live`` (called by evaluation.cli)."""
-    from seg_perception.evaluation.cli import _pct, resolve_model_path, write_bag_report
-
-    model_path = resolve_model_path(args.model).resolve()
-    result = evaluate_bag_live(
-        args.bag,
-        model_path,
-        backend=args.backend,
-        image_topic=args.image_topic,
-        gt_topic=args.gt_topic,
-        camera_info_topic=args.camera_info_topic,
-        rate_scale=args.rate_scale,
-        startup_timeout=args.startup_timeout,
-        node_args=args.node_arg,
-        progress=not args.no_progress,
-        params_file=getattr(args, "camera_config", None),
-    )
-    summary = {"mode": "live", "model": str(model_path), "backend": args.backend, **result.to_dict()}
-    write_bag_report(summary, result, ModelSpec.for_model(model_path).colors, args)
-    lat = summary["latency_ms"].get("end_to_end", {})
-    acc = f"mIoU {_pct(summary['miou'])}" if "miou" in summary else "no ground truth"
-    print(
-        f"live: {result.received}/{result.published} frames labelled ({summary['dropped_frames']} dropped); {acc}; "
-        f"end-to-end latency median {lat.get('median', 0):.1f} ms, p95 {lat.get('p95', 0):.1f} ms -> {args.json}"
-    )
-    return 0

@@ -213,7 +213,7 @@ def test_truncated_and_garbage_bags(known_dataset: Path, colour_model: Path, tmp
     bag = make_bag_cli(known_dataset, tmp_path / "bag", "--format", fmt)
     (data_file,) = [p for p in bag.iterdir() if p.suffix in (".mcap", ".db3")]
     os.truncate(data_file, data_file.stat().st_size // 2)
-    assert eval_bag_cli(bag, colour_model, tmp_path / "r.json") == 2
+    assert eval_bag_cli(bag, colour_model, tmp_path / "r.json", "--strict") == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "bag" in err and "Traceback" not in err
     garbage = tmp_path / f"garbage.{'mcap' if fmt == 'mcap' else 'db3'}"

@@ -11,6 +11,7 @@ import yaml
 from seg_perception.cli import main
 from seg_perception.conversions.image import compressed_msg_to_rgb, image_msg_to_numpy
 from seg_perception.errors import BagError, ConfigError
+from seg_perception.evaluation.bag_writer import make_bag
 from seg_perception.evaluation.bags import (
     CAMERA_INFO_TOPIC,
     COMPRESSED_TOPIC,
@@ -18,11 +19,9 @@ from seg_perception.evaluation.bags import (
     GT_TOPIC,
     IMAGE_TOPIC,
     BagReader,
-    camera_for_image,
-    load_camera_config,
-    make_bag,
     stamp_ns,
 )
+from seg_perception.evaluation.camera_config import camera_for_image, load_camera_config
 from seg_perception.evaluation.datasets import SegmentationDataset
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from seg_perception.cli import main
-from seg_perception.evaluation.bags import make_bag
+from seg_perception.evaluation.bag_writer import make_bag
 from seg_perception.evaluation.histogram import LatencyHistogram
 
 FRAMES_PER_BAG = 3
