@@ -39,7 +39,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("errors", "camvid", "model_spec", "runtime_stats", "__init__")),
     ("backends", ("backends", "detection", "upsampling", "nets")),
     ("core", ("pipeline", "geometry", "query", "depth")),
-    ("config", ("node_config", "assembly")),
+    ("config", ("node_params", "node_config", "assembly")),
     ("conversions", ("conversions",)),
     ("tools", ("evaluation", "training", "synthetic", "demo", "tools")),
     ("ros", ("ros",)),

@@ -48,6 +48,19 @@ export AMENT_PREFIX_PATH="$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
 colcon build --symlink-install --base-paths "$ROOT" \
   --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DPython3_NumPy_INCLUDE_DIR="$NPINC" -DBUILD_TESTING=OFF \
   --event-handlers console_direct- > log/colcon_build.txt 2>&1 || { tail -50 log/colcon_build.txt; exit 1; }
+# vision_msgs/LabelInfo (for ~/label_info) has no wheel: build the vendored field-for-field copy,
+# in this environment only and only when no real vision_msgs is importable.
+if ! "$VENV/bin/python" -c "import vision_msgs.msg" >/dev/null 2>&1; then
+  VM_SRC="$ROOT/build/vision_msgs_src"  # under build/ (COLCON_IGNORE): never discovered by the main build
+  rm -rf "$VM_SRC" && mkdir -p "$VM_SRC/msg"
+  cp "$ROOT/scripts/selfcontained/vision_msgs/package.xml.in" "$VM_SRC/package.xml"
+  cp "$ROOT/scripts/selfcontained/vision_msgs/CMakeLists.txt.in" "$VM_SRC/CMakeLists.txt"
+  cp "$ROOT/scripts/selfcontained/vision_msgs/msg/"*.msg "$VM_SRC/msg/"
+  colcon build --base-paths "$VM_SRC" \
+    --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DPython3_NumPy_INCLUDE_DIR="$NPINC" -DBUILD_TESTING=OFF \
+    --event-handlers console_direct- > log/colcon_vision_msgs.txt 2>&1 \
+    || { tail -30 log/colcon_vision_msgs.txt; echo "warning: vision_msgs copy not built; ~/label_info is disabled"; }
+fi
 # The query text encoder on ONNX Runtime (keeps torch out of the node); cached, idempotent.
 (cd "$ROOT" && "$VENV/bin/python" -m seg_perception.query.text_encoder_onnx > log/text_encoder.txt 2>&1) \
   || echo "warning: text encoder export failed (log/text_encoder.txt); the node exports it at first use"

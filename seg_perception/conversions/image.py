@@ -200,3 +200,52 @@ def rgb_to_compressed_msg(
     if header is not None:
         copy_header(msg.header, header)
     return msg
+
+
+#: depth encodings (REP-118) -> numpy dtype of one pixel
+DEPTH_DTYPES: dict[str, np.dtype] = {"16UC1": np.dtype(np.uint16), "mono16": np.dtype(np.uint16),
+                                     "32FC1": np.dtype(np.float32)}
+
+
+def depth_msg_to_numpy(msg: Any) -> tuple[np.ndarray, str]:
+    """(H x W uint16 or float32 array in native byte order, encoding) of a depth Image message.
+
+    Raises ImageError for another encoding (e.g. ``mono8`` on the depth topic), an
+    inconsistent ``step`` or short ``data``. Values are as sent (millimetres or metres).
+    """
+    try:
+        height, width, step = int(msg.height), int(msg.width), int(msg.step)
+        encoding, bigendian = str(msg.encoding), bool(msg.is_bigendian)
+        data = msg.data
+    except (AttributeError, TypeError, ValueError) as err:
+        raise ImageError(f"not an Image message: {err}") from err
+    if encoding not in DEPTH_DTYPES:
+        raise ImageError(f"depth encoding '{encoding}' not supported (use 16UC1 millimetres or 32FC1 metres)")
+    dtype = DEPTH_DTYPES[encoding].newbyteorder(">" if bigendian else "<")
+    if not (0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE):
+        raise ImageError(f"invalid depth image size {width}x{height}")
+    row = width * dtype.itemsize
+    if step < row:
+        raise ImageError(f"step {step} is smaller than width x {dtype.itemsize} bytes = {row} for {encoding}")
+    buf = _buffer(data)
+    if buf.size < height * step:
+        raise ImageError(f"data has {buf.size} bytes, expected height x step = {height * step}")
+    rows = buf[: height * step].reshape(height, step)[:, :row]
+    arr = np.ascontiguousarray(rows).view(dtype).reshape(height, width)
+    return arr.astype(DEPTH_DTYPES[encoding], copy=False), encoding
+
+
+def depth_to_image_msg(arr: np.ndarray, encoding: str, header: Any = None, *, msg_cls: type) -> Any:
+    """A ``msg_cls`` depth Image (``16UC1`` uint16 mm or ``32FC1`` float32 m, little-endian) of H x W ``arr``."""
+    if encoding not in DEPTH_DTYPES:
+        raise ImageError(f"depth encoding '{encoding}' not supported (use 16UC1 or 32FC1)")
+    a = np.asarray(arr)
+    if a.ndim != 2 or a.dtype != DEPTH_DTYPES[encoding]:
+        raise ImageError(f"{encoding} needs H x W {DEPTH_DTYPES[encoding].name}, got {a.shape} {a.dtype}")
+    msg = msg_cls()
+    msg.height, msg.width, msg.encoding, msg.is_bigendian = int(a.shape[0]), int(a.shape[1]), encoding, 0
+    msg.step = int(a.shape[1] * a.dtype.itemsize)
+    msg.data = byte_array(np.ascontiguousarray(a.astype(a.dtype.newbyteorder("<"))).view(np.uint8).reshape(-1))
+    if header is not None:
+        copy_header(msg.header, header)
+    return msg

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from seg_perception.depth.cloud import NormalizedRays, labeled_points, to_grid_frame
 from seg_perception.errors import ConfigError
+from seg_perception.geometry.camera import CameraIntrinsics, CameraPose
 from seg_perception.geometry.grid_spec import FREE, OCCUPIED, UNKNOWN, GridSpec
 
-__all__ = ["DepthGridRules", "DepthGridResult", "depth_occupancy"]
+__all__ = ["DepthGridRules", "DepthGridResult", "depth_occupancy", "frame_depth_occupancy"]
 
 
 @dataclass(frozen=True)
@@ -76,19 +78,20 @@ def depth_occupancy(
     occ = near & obstacle[lab] & (z >= rules.z_min) & (z <= rules.z_max)
     floor = near & drivable[lab] & (np.abs(z) <= rules.ground_tolerance)
     out = np.full(grid.n_cells, UNKNOWN, dtype=np.int8)
-    ends = occ | floor
-    if ends.any():
-        # Walk each ray in half-cell steps from the camera to its point; all but the last sample clear.
-        ex, ey = x[ends], y[ends]
+    ends = grid.cell_index(x[occ | floor], y[occ | floor])
+    ends = np.unique(ends[ends >= 0])
+    if ends.size:
+        # One ray per distinct end cell (not per point: thousands, not tens of thousands), walked in
+        # half-cell steps from the camera; every sample before the end cell's centre clears.
+        xs, ys = grid.cell_centers()
+        ex, ey = xs[ends % grid.width], ys[ends // grid.width]
         length = np.hypot(ex - camera_xy[0], ey - camera_xy[1])
-        step = grid.resolution / 2
-        n = np.maximum(np.ceil(length / step).astype(np.int64), 1)
+        n = np.maximum(np.ceil(length / (grid.resolution / 2)).astype(np.int64), 1)
         seg = np.repeat(np.arange(n.size), n)
         k = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
-        t = k / n[seg]  # in [0, 1): the endpoint itself is excluded
-        sx = camera_xy[0] + t * (ex[seg] - camera_xy[0])
-        sy = camera_xy[1] + t * (ey[seg] - camera_xy[1])
-        cells = grid.cell_index(sx, sy)
+        t = k / n[seg]  # in [0, 1): the end cell's centre itself is excluded
+        cx, cy = camera_xy
+        cells = grid.cell_index(cx + t * (ex[seg] - cx), cy + t * (ey[seg] - cy))
         out[np.unique(cells[cells >= 0])] = FREE
     floor_cells = grid.cell_index(x[floor], y[floor])
     out[floor_cells[floor_cells >= 0]] = FREE
@@ -96,3 +99,26 @@ def depth_occupancy(
     out[occ_cells[occ_cells >= 0]] = OCCUPIED
     contacts = np.stack([x[occ], y[occ]], axis=1) if occ.any() else np.zeros((0, 2))
     return DepthGridResult(out.reshape(grid.shape), contacts)
+
+
+def frame_depth_occupancy(
+    depth_m: np.ndarray,
+    labels: np.ndarray,
+    intrinsics: CameraIntrinsics,
+    pose: CameraPose,
+    grid: GridSpec,
+    drivable: np.ndarray,
+    obstacle: np.ndarray,
+    rules: DepthGridRules = DepthGridRules(),
+    stride: int = 4,
+    rays: NormalizedRays | None = None,
+) -> DepthGridResult:
+    """:func:`depth_occupancy` of one registered depth + label frame (every ``stride``-th pixel).
+
+    ``depth_m`` float32 H x W metres (NaN = none) and ``labels`` uint8 H x W share ``intrinsics``;
+    ``pose`` is the camera body pose in the grid frame.
+    """
+    pts = labeled_points(depth_m, labels, intrinsics, stride, rays=rays)
+    cam = pose.position
+    return depth_occupancy(to_grid_frame(pts.xyz, pose), pts.label, grid, (float(cam[0]), float(cam[1])),
+                           drivable, obstacle, rules)

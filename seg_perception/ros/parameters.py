@@ -1,4 +1,4 @@
-"""Declare seg_perception.node_config.PARAMETERS on an rclpy node, read them back, accept live changes.
+"""Declare seg_perception.node_params.PARAMETERS on an rclpy node, read them back, accept live changes.
 
 Structural parameters (model, backend, transport, QoS, ...) are declared read-only: ``ros2 param
 set`` refuses them with rclpy's "read-only" reason. Dynamic ones (``ParamDef.dynamic``) are
@@ -25,7 +25,8 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from seg_perception.errors import ConfigError
-from seg_perception.node_config import PARAMETERS, NodeConfig, ParamDef
+from seg_perception.node_config import NodeConfig
+from seg_perception.node_params import PARAMETERS, ParamDef
 
 _TYPES = {
     "bool": (ParameterType.PARAMETER_BOOL, Parameter.Type.BOOL),

@@ -6,7 +6,8 @@ import pytest
 
 from seg_perception.errors import ConfigError
 from seg_perception.geometry.grid_spec import GridSpec
-from seg_perception.node_config import PARAMETER_NAMES, PARAMETERS, NodeConfig
+from seg_perception.node_config import NodeConfig
+from seg_perception.node_params import PARAMETER_NAMES, PARAMETERS
 
 
 def test_contract_parameters_are_declared():

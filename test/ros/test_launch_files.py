@@ -16,7 +16,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from seg_perception.conversions.image import numpy_to_image_msg
-from seg_perception.node_config import PARAMETER_NAMES, PARAMETERS
+from seg_perception.node_params import PARAMETER_NAMES, PARAMETERS
 from seg_perception.synthetic.street import render_street
 
 ROOT = Path(__file__).resolve().parents[2]

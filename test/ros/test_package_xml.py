@@ -27,8 +27,8 @@ PROVIDERS = {
     "tqdm": "python3-tqdm",
     "rosbags": "python3-rosbags-pip",
 }
-INTERFACE_DEPS = {"std_msgs"}  # used by srv/*.srv (rosidl DEPENDENCIES), not by Python imports
-OPTIONAL = {"tf2_ros"}  # imported inside try/except ImportError: not a hard dependency
+INTERFACE_DEPS = {"std_msgs", "geometry_msgs"}  # used by srv/*.srv (rosidl DEPENDENCIES), not by Python imports
+OPTIONAL = {"tf2_ros", "vision_msgs"}  # imported inside try/except ImportError: not a hard dependency
 
 
 def _imports() -> set[str]:
