@@ -48,6 +48,7 @@ class Frame:
         stamp: (sec, nanosec) of the input header.
         frame_id: input header frame_id (camera optical frame).
         timings: per-stage milliseconds (decode/preprocess/inference/postprocess/...).
+        depth: float32 HxW metres registered to ``rgb`` (NaN = no reading), or None without depth.
     """
 
     rgb: np.ndarray
@@ -56,6 +57,7 @@ class Frame:
     stamp: tuple[int, int] = (0, 0)
     frame_id: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    depth: np.ndarray | None = None
 
 
 class Segmenter:

@@ -109,6 +109,11 @@ class OccupancyMapper:
             self.rebuilds += 1
         return self.projector
 
+    def scanner_for(self, shape: tuple[int, int]) -> ObstacleScanner | None:
+        """The obstacle scanner for (H, W) label images (building the lookup if needed)."""
+        self._ensure(shape)
+        return self.scanner
+
     def process(self, labels: np.ndarray) -> MapperOutput:
         """Grid (and scan) of one (H, W) label image; rebuilds the lookup if the size changed."""
         labels = np.asarray(labels)

@@ -35,16 +35,21 @@ from seg_perception.conversions.image import (
     numpy_to_image_msg,
 )
 from seg_perception.conversions.occupancy import grid_to_msg, ranges_to_scan_msg
+from seg_perception.depth.grid import frame_depth_occupancy
 from seg_perception.errors import ConfigError, GeometryError, ModelError, SegPerceptionError
-from seg_perception.geometry.camera import intrinsics_from_camera_info
+from seg_perception.geometry.camera import CameraIntrinsics, intrinsics_from_camera_info
+from seg_perception.geometry.classes import class_lut
 from seg_perception.geometry.ground_range import GroundRangeCache
-from seg_perception.geometry.transforms import pose_from_optical_transform
+from seg_perception.geometry.mapper import MapperOutput
 from seg_perception.model_spec import ModelSpec
 from seg_perception.node_config import NodeConfig
 from seg_perception.pipeline import Frame, Segmenter, overlay
 from seg_perception.query.engine import QueryAnswer, QueryEngine
+from seg_perception.ros.depth_input import DepthInput
 from seg_perception.ros.diagnostics import build_diagnostics
+from seg_perception.ros.label_info import publish_label_info
 from seg_perception.ros.parameters import LiveParameters, declare_parameters, declare_read_only
+from seg_perception.ros.tf_pose import TfPoseSource
 from seg_perception.ros.transport import apply_default_profile
 from seg_perception.runtime_stats import PipelineStats
 from seg_perception.upsampling import labels_for_grid
@@ -88,7 +93,7 @@ class SegmentationNode(Node):
             self.mapper = build_mapper(cfg, self.spec)
         except ConfigError as err:
             raise ConfigError(f"parameters drivable_classes/obstacle_classes: {err}") from err
-        self._tf = _TfPoseSource(self, cfg.grid.frame_id) if cfg.use_tf else None
+        self._tf = TfPoseSource(self, cfg.grid.frame_id) if cfg.use_tf else None
         # After every declaration: rclpy runs on-set callbacks for declarations too.
         self._live = LiveParameters(self, cfg, self._prepare_config)
 
@@ -122,6 +127,9 @@ class SegmentationNode(Node):
         self.grid_pub = self.create_publisher(OccupancyGrid, "~/occupancy_grid", 10)
         self.scan_pub = self.create_publisher(LaserScan, "~/obstacle_scan", 10)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._label_info_pub = publish_label_info(self, self.spec.class_names)
+        self._depth = DepthInput(self, self.stats, self.warn_throttled, cfg.depth_slop) if cfg.depth_enabled else None
+        self._intrinsics: tuple[Any, tuple[int, int], CameraIntrinsics] | None = None
         self._diag_group = MutuallyExclusiveCallbackGroup()
         self._diag_timer = self.create_timer(cfg.diagnostics_period, self._publish_diagnostics, self._diag_group)
 
@@ -211,6 +219,10 @@ class SegmentationNode(Node):
         want_conf = self.confidence_pub.get_subscription_count() > 0
         seg = self.segmenter.segment(rgb, want_confidence=want_conf)
         header = msg.header
+        cfg = self.config
+        depth = None
+        if self._depth is not None:
+            depth = self._depth.for_frame(header, seg.labels.shape[:2], cfg.depth_slop, self.camera_info is not None)
         self.labels_pub.publish(numpy_to_image_msg(seg.labels, "mono8", header, msg_cls=Image))
         self.stats.on_publish("labels")
         if want_conf and seg.confidence is not None:
@@ -220,7 +232,11 @@ class SegmentationNode(Node):
             over = overlay(rgb, seg.labels, self.spec.colors, self.config.overlay_alpha)
             self.overlay_pub.publish(numpy_to_image_msg(over, "rgb8", header, msg_cls=Image))
             self.stats.on_publish("overlay")
-        grid_ms = self._publish_grid(seg.labels, header)
+        intrinsics = self._frame_intrinsics(seg.labels.shape[:2]) if depth is not None else None
+        if depth is not None and intrinsics is not None and self._depth is not None:
+            self._depth.publish_points(depth, seg.labels, rgb, intrinsics, header, cfg.depth_points_decimation,
+                                       cfg.depth_points_rgb)
+        grid_ms = self._publish_grid(seg.labels, header, depth.metres if depth is not None else None)
         frame = Frame(
             rgb=rgb,
             labels=seg.labels,
@@ -228,6 +244,7 @@ class SegmentationNode(Node):
             stamp=(int(header.stamp.sec), int(header.stamp.nanosec)),
             frame_id=str(header.frame_id),
             timings={"decode": decode_ms, **seg.timings, **({"grid": grid_ms} if grid_ms is not None else {})},
+            depth=depth.metres if depth is not None else None,
         )
         self._latest = frame  # one reference swap: readers always see a whole Frame
         self.stats.on_processed((time.monotonic() - received) * 1e3, frame.timings)
@@ -247,8 +264,40 @@ class SegmentationNode(Node):
             response.mask = numpy_to_image_msg(ans.mask, "mono8", msg_cls=Image)
             response.mask.header.stamp.sec, response.mask.header.stamp.nanosec = frame.stamp
             response.mask.header.frame_id = frame.frame_id
+            self._fill_position(response, ans, frame)
         self.stats.on_publish("query_answers")
         return response
+
+    def _frame_intrinsics(self, shape: tuple[int, int]) -> CameraIntrinsics | None:
+        """The newest camera_info's intrinsics at (H, W) (rescaled when the image size differs); cached."""
+        info = self.camera_info
+        if info is None:
+            return None
+        cached = self._intrinsics
+        if cached is not None and cached[0] is info and cached[1] == tuple(shape):
+            return cached[2]
+        try:
+            intrinsics = intrinsics_from_camera_info(info)
+        except GeometryError as err:
+            self.warn_throttled("camera_info", f"camera_info unusable: {err}")
+            return None
+        if (intrinsics.height, intrinsics.width) != tuple(shape):
+            intrinsics = intrinsics.scaled(shape[1], shape[0])
+        self._intrinsics = (info, tuple(shape), intrinsics)
+        return intrinsics
+
+    def _fill_position(self, response: Any, ans: QueryAnswer, frame: Frame) -> None:
+        """has_position/position/extent from the frame's depth under the answer's mask (optical frame)."""
+        if not ans.found or frame.depth is None or self._depth is None:
+            return
+        intrinsics = self._frame_intrinsics(frame.labels.shape[:2])
+        pos = self._depth.position(ans.mask, frame.depth, intrinsics) if intrinsics is not None else None
+        if pos is None:
+            return
+        response.has_position = True
+        response.position.header = response.mask.header
+        response.position.point.x, response.position.point.y, response.position.point.z = pos.centre
+        response.extent.x, response.extent.y, response.extent.z = pos.extent
 
     def _ranges_for(self, frame: Frame | None) -> np.ndarray | None:
         """Per-pixel ground range (metres, H x W float32) for nearest/farthest; None without camera_info.
@@ -266,8 +315,11 @@ class SegmentationNode(Node):
             self.warn_throttled("ranges", f"query ranges unavailable, using image rows: {err}")
             return None
 
-    def _publish_grid(self, labels: Any, header: Any) -> float | None:
+    def _publish_grid(self, labels: Any, header: Any, depth: np.ndarray | None = None) -> float | None:
         """Occupancy grid and obstacle scan of one frame; returns milliseconds, None when skipped.
+
+        With a depth frame (float32 metres at the labels' size) the grid is the depth-aware one
+        (``depth.grid``); without, the flat-ground projection.
 
         Grid problems (no or invalid camera info, a pose that sees no ground, TF missing) are
         warned about (throttled) and counted; the labels keep flowing regardless.
@@ -293,7 +345,11 @@ class SegmentationNode(Node):
                 # Parse and compare intrinsics only when a new CameraInfo arrived, not every frame.
                 self.mapper.set_camera_info(info)
                 self._applied_info = info
-            out = self.mapper.process(labels_for_grid(labels))
+            small = labels_for_grid(labels)
+            if depth is not None:
+                out = self._depth_grid(labels, depth, small.shape)
+            else:
+                out = self.mapper.process(small)
         except (GeometryError, ConfigError) as err:
             self.stats.on_publish("grid_errors")
             self.warn_throttled("grid", f"occupancy grid skipped: {err}")
@@ -306,6 +362,20 @@ class SegmentationNode(Node):
             self.scan_pub.publish(scan)
             self.stats.on_publish("obstacle_scan")
         return (time.perf_counter() - t0) * 1e3
+
+    def _depth_grid(self, labels: np.ndarray, depth: np.ndarray, scan_shape: tuple[int, int]) -> MapperOutput:
+        """Depth-aware grid of one frame (camera_info already applied to the mapper); scan from it."""
+        intrinsics = self._frame_intrinsics(labels.shape[:2])
+        if intrinsics is None:
+            raise GeometryError("no usable camera_info for the depth grid")
+        m = self.mapper
+        res = frame_depth_occupancy(
+            depth, labels, intrinsics, m.pose, m.grid, class_lut(m.drivable_classes, "drivable_classes"),
+            class_lut(m.obstacle_classes, "obstacle_classes"), self.config.depth_rules, stride=4,
+        )
+        scanner = m.scanner_for(scan_shape)
+        ranges = scanner.ranges(res.grid, res.contacts) if scanner is not None else None
+        return MapperOutput(grid=res.grid, contacts=res.contacts, scan_ranges=ranges)
 
     # ------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
@@ -334,37 +404,6 @@ class SegmentationNode(Node):
             segmenter.backend.close()
         super().destroy_node()
 
-
-class _TfPoseSource:
-    """Camera body pose in the grid frame from TF at the image stamp (``use_tf``; needs tf2_ros).
-
-    The image's frame_id is taken as the camera *optical* frame (REP-103 convention for
-    image topics). Untested in this project's CI: tf2_ros is not on PyPI.
-    """
-
-    def __init__(self, node: Node, grid_frame: str) -> None:
-        try:
-            from tf2_ros import Buffer, TransformListener
-        except ImportError as err:
-            raise ConfigError(f"parameter use_tf: tf2_ros is not installed ({err}); set use_tf to false") from err
-        self._node, self._grid_frame = node, grid_frame
-        self._buffer = Buffer()
-        self._listener = TransformListener(self._buffer, node)
-
-    def pose(self, header: Any) -> Any:
-        """CameraPose at the image stamp, or None (warned, throttled) when TF has no transform."""
-        from rclpy.duration import Duration
-        from rclpy.time import Time
-
-        try:
-            tf = self._buffer.lookup_transform(
-                self._grid_frame, header.frame_id, Time.from_msg(header.stamp), timeout=Duration(seconds=0.05)
-            )
-        except Exception as err:  # noqa: BLE001 - tf2 raises several unrelated exception types
-            self._node.warn_throttled("tf", f"no transform {self._grid_frame} <- {header.frame_id}: {err}")
-            return None
-        t, q = tf.transform.translation, tf.transform.rotation
-        return pose_from_optical_transform((t.x, t.y, t.z), (q.x, q.y, q.z, q.w))
 
 def main(args: list[str] | None = None) -> int:
     """Entry point: ``ros2 run seg_perception segmentation_node``; exit code 1 on a start-up error."""
