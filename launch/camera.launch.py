@@ -3,7 +3,7 @@
     ros2 launch seg_perception camera.launch.py image_topic:=/camera/image_raw \
         camera_info_topic:=/camera/camera_info params_file:=/path/params.yaml
 
-Arguments: image_topic, camera_info_topic, params_file, model_path, namespace,
+Arguments: image_topic, camera_info_topic, depth_topic, params_file, model_path, namespace,
 image_transport (raw | compressed), backend, use_sim_time, log_level.
 
 One Node action. Overrides are added only for non-empty arguments, string ones as
@@ -24,6 +24,8 @@ PACKAGE = "seg_perception"
 ARGUMENTS = (
     ("image_topic", "/camera/image_raw", "Image topic (for compressed transport, '/compressed' is appended)."),
     ("camera_info_topic", "/camera/camera_info", "CameraInfo topic (intrinsics for the occupancy grid)."),
+    ("depth_topic", "", "Depth registered to the colour image (e.g. .../aligned_depth_to_color/image_raw); "
+                        "non-empty sets depth.enabled."),
     ("params_file", "", "YAML file with the node's parameters (keyed /**:); empty: the installed config/default.yaml."),
     ("model_path", "", "ONNX model or TensorRT engine; empty keeps params_file's value (default: bundled model)."),
     ("namespace", "", "Namespace of the node and its topics."),
@@ -81,6 +83,9 @@ def _launch_setup(context: object) -> list:
     }
     overrides["use_sim_time"] = parse_bool("use_sim_time", values["use_sim_time"])
     image = values["image_topic"]
+    depth_remap = [("depth", values["depth_topic"])] if values.get("depth_topic") else []
+    if depth_remap:
+        overrides["depth.enabled"] = True
     env = [SetEnvironmentVariable(k, v) for k, v in profile_environment(os.environ).items()]
     node = Node(
         package=PACKAGE,
@@ -94,6 +99,7 @@ def _launch_setup(context: object) -> list:
             ("image", image),
             ("image/compressed", image + "/compressed"),
             ("camera_info", values["camera_info_topic"]),
+            *depth_remap,
         ],
     )
     return [*env, node]

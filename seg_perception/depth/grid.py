@@ -53,6 +53,66 @@ class DepthGridResult:
     contacts: np.ndarray
 
 
+class RayTable:
+    """Free-space clearing by cell chains: each cell's parent is the cell one cell length closer
+    to the camera along the straight line to the camera, so the chain from a cell back to the
+    camera is a digital ray (within about half a cell of the true one). Built once per grid and
+    camera position; clearing then walks chain levels, far to near, in vectorised steps.
+    """
+
+    def __init__(self, grid: GridSpec, camera_xy: tuple[float, float]) -> None:
+        xs, ys = grid.cell_centers()
+        cx, cy = np.meshgrid(xs, ys)
+        dx, dy = cx.ravel() - camera_xy[0], cy.ravel() - camera_xy[1]
+        r = np.hypot(dx, dy)
+        step = np.minimum(grid.resolution, r)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            px = cx.ravel() - np.where(r > 0, dx / r, 0.0) * step
+            py = cy.ravel() - np.where(r > 0, dy / r, 0.0) * step
+        parent = grid.cell_index(px, py)
+        own = np.arange(grid.n_cells)
+        parent[(r <= grid.resolution) | (parent == own)] = -1  # chains end next to the camera
+        depth = np.where(parent < 0, 0, -1)
+        for _ in range(4 * (grid.width + grid.height)):  # chain length is bounded by the grid's span
+            todo = depth < 0
+            if not todo.any():
+                break
+            ready = todo & (depth[np.where(parent >= 0, parent, 0)] >= 0)
+            depth[ready] = depth[parent[ready]] + 1
+        depth[depth < 0] = 0  # cycles cannot happen (parents are strictly closer); guard anyway
+        order = np.argsort(-depth, kind="stable")
+        self.parent = parent
+        self._levels = np.split(order, np.flatnonzero(np.diff(depth[order])) + 1)
+
+    def cleared(self, ends: np.ndarray) -> np.ndarray:
+        """bool (n_cells,) of the cells on the chains from ``ends`` (flat cell indices) to the camera,
+        the end cells themselves excluded unless another chain passes through them."""
+        reached = np.zeros(self.parent.size + 1, dtype=bool)  # last slot swallows "no parent"
+        first = self.parent[ends]
+        reached[np.where(first >= 0, first, -1)] = True
+        for level in self._levels:
+            hit = level[reached[level]]
+            if hit.size:
+                nxt = self.parent[hit]
+                reached[np.where(nxt >= 0, nxt, -1)] = True
+        return reached[:-1]
+
+
+_TABLES: dict[tuple, RayTable] = {}
+
+
+def _ray_table(grid: GridSpec, camera_xy: tuple[float, float]) -> RayTable:
+    """The RayTable for this grid and camera position (a few kept; the pose rarely changes)."""
+    key = (grid.resolution, grid.x_min, grid.x_max, grid.y_min, grid.y_max, round(camera_xy[0], 4),
+           round(camera_xy[1], 4))
+    table = _TABLES.get(key)
+    if table is None:
+        if len(_TABLES) >= 4:
+            _TABLES.pop(next(iter(_TABLES)))
+        table = _TABLES[key] = RayTable(grid, camera_xy)
+    return table
+
+
 def depth_occupancy(
     points_grid: np.ndarray,
     labels: np.ndarray,
@@ -81,18 +141,7 @@ def depth_occupancy(
     ends = grid.cell_index(x[occ | floor], y[occ | floor])
     ends = np.unique(ends[ends >= 0])
     if ends.size:
-        # One ray per distinct end cell (not per point: thousands, not tens of thousands), walked in
-        # half-cell steps from the camera; every sample before the end cell's centre clears.
-        xs, ys = grid.cell_centers()
-        ex, ey = xs[ends % grid.width], ys[ends // grid.width]
-        length = np.hypot(ex - camera_xy[0], ey - camera_xy[1])
-        n = np.maximum(np.ceil(length / (grid.resolution / 2)).astype(np.int64), 1)
-        seg = np.repeat(np.arange(n.size), n)
-        k = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
-        t = k / n[seg]  # in [0, 1): the end cell's centre itself is excluded
-        cx, cy = camera_xy
-        cells = grid.cell_index(cx + t * (ex[seg] - cx), cy + t * (ey[seg] - cy))
-        out[np.unique(cells[cells >= 0])] = FREE
+        out[_ray_table(grid, camera_xy).cleared(ends)] = FREE
     floor_cells = grid.cell_index(x[floor], y[floor])
     out[floor_cells[floor_cells >= 0]] = FREE
     occ_cells = grid.cell_index(x[occ], y[occ])

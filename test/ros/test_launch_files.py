@@ -53,7 +53,7 @@ def test_launch_file_names_the_installed_executable(node_exe: Path):
 
 
 LAUNCH_VALUES = {
-    "image_topic": "/front/image_raw", "camera_info_topic": "/front/camera_info", "params_file": "",
+    "image_topic": "/front/image_raw", "camera_info_topic": "/front/camera_info", "depth_topic": "", "params_file": "",
     "model_path": "123", "namespace": "robot1", "image_transport": "", "backend": "onnxruntime",
     "use_sim_time": "true", "log_level": "debug",
 }
@@ -131,6 +131,11 @@ def test_launch_setup_builds_one_node_with_remaps_and_overrides(monkeypatch):
     assert sum(isinstance(a, Node) for a in actions) == 1
     with pytest.raises(ValueError, match="does not exist"):
         _launch_module()._launch_setup({**LAUNCH_VALUES, "params_file": "/no/such/params.yaml"})
+    # a depth topic remaps `depth` and turns depth on
+    recorded.clear()
+    _launch_module()._launch_setup({**LAUNCH_VALUES, "depth_topic": "/cam/aligned_depth_to_color/image_raw"})
+    assert dict(recorded["remappings"])["depth"] == "/cam/aligned_depth_to_color/image_raw"
+    assert recorded["parameters"][1]["depth.enabled"] is True
 
 
 def test_launch_file_runs_where_launch_is_installed():
