@@ -51,21 +51,44 @@ class TensorSpec:
         return None
 
 
+@dataclass(frozen=True)
+class LabelRequest:
+    """What ``Backend.infer_labels`` asks of the device: see its docstring for each field."""
+
+    want_confidence: bool
+    content_hw: tuple[int, int]
+    image_hw: tuple[int, int]
+    num_classes: int | None = None
+
+
+def _hw(size: tuple[int, int]) -> tuple[int, int]:
+    return int(size[0]), int(size[1])
+
+
 class Backend(ABC):
     """One loaded network on one device. Use as a context manager or call ``close()``."""
 
     #: registry name, e.g. "onnxruntime"
     name: str = "base"
+    #: set by a subclass's ``__init__`` (or override the properties)
+    _input_spec: TensorSpec
+    _output_spec: TensorSpec
+    _precision: str = "fp32"
 
     @property
-    @abstractmethod
     def input_spec(self) -> TensorSpec:
         """The network input (NCHW)."""
+        return self._input_spec
 
     @property
-    @abstractmethod
     def output_spec(self) -> TensorSpec:
         """The network's first output: logits (N, K, h, w) or labels (N, h, w)."""
+        return self._output_spec
+
+    @property
+    def precision(self) -> str:
+        """The precision the network runs at ("fp32", "fp16", "int8" or "as built")."""
+        return self._precision
 
     @property
     def device(self) -> str:
@@ -100,6 +123,13 @@ class Backend(ABC):
         not logits: the caller then uses ``infer``. Raises ModelError when the output has
         a channel count other than ``num_classes``.
         """
+        request = LabelRequest(bool(want_confidence), _hw(content_hw), _hw(image_hw), num_classes)
+        return self._labels_on_device(tensor, request)
+
+    def _labels_on_device(
+        self, tensor: np.ndarray, request: LabelRequest
+    ) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """``infer_labels`` of a backend with a device path; None (the default): it has none."""
         return None
 
     def close(self) -> None:  # noqa: B027 - optional hook: backends without resources keep the default

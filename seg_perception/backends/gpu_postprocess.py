@@ -37,6 +37,15 @@ def is_logits_output(out: torch.Tensor) -> bool:
     )
 
 
+def accepts_logits(out: torch.Tensor, num_classes: int | None) -> bool:
+    """``is_logits_output(out)``; raises ModelError when its class count is not ``num_classes`` (None: any)."""
+    if not is_logits_output(out):
+        return False
+    if num_classes is not None and out.shape[-3] != num_classes:
+        raise ModelError(f"model produced {out.shape[-3]} classes; metadata lists {num_classes}")
+    return True
+
+
 def logits_to_labels(
     logits: torch.Tensor,
     net_hw: tuple[int, int],

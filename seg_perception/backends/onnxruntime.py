@@ -70,7 +70,7 @@ class OnnxRuntimeBackend(Backend):
             from seg_perception.backends.precision import int8_model_for
 
             model_path = self.model_path = int8_model_for(model_path, calibration_dir or _.get("calib_dir"))
-        self.precision = precision
+        self._precision = precision
         providers = ["CPUExecutionProvider"]
         if device.startswith("cuda"):
             if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -90,9 +90,9 @@ class OnnxRuntimeBackend(Backend):
             self._session = self._open(ort, model_path, opts, providers)
         self._device = "cuda" if providers[0].startswith("CUDA") else "cpu"
         inp, out = self._session.get_inputs()[0], self._session.get_outputs()[0]
-        self._input = TensorSpec(inp.name, _dims(inp.shape), _ORT_DTYPES.get(inp.type, np.dtype(np.float32)))
-        self._output = TensorSpec(out.name, _dims(out.shape), _ORT_DTYPES.get(out.type, np.dtype(np.float32)))
-        if len(self._input.shape) != 4:
+        self._input_spec = TensorSpec(inp.name, _dims(inp.shape), _ORT_DTYPES.get(inp.type, np.dtype(np.float32)))
+        self._output_spec = TensorSpec(out.name, _dims(out.shape), _ORT_DTYPES.get(out.type, np.dtype(np.float32)))
+        if len(self._input_spec.shape) != 4:
             raise ModelError(f"model input {inp.name} must be NCHW (4-D), got shape {inp.shape}")
 
     @staticmethod
@@ -123,14 +123,6 @@ class OnnxRuntimeBackend(Backend):
         return True
 
     @property
-    def input_spec(self) -> TensorSpec:
-        return self._input
-
-    @property
-    def output_spec(self) -> TensorSpec:
-        return self._output
-
-    @property
     def device(self) -> str:
         return self._device
 
@@ -139,8 +131,8 @@ class OnnxRuntimeBackend(Backend):
         return f"onnxruntime {self.precision} on {self._device} ({self.model_path.name})"
 
     def infer(self, tensor: np.ndarray) -> np.ndarray:
-        feed = {self._input.name: np.ascontiguousarray(tensor, dtype=self._input.dtype)}
-        return self._session.run([self._output.name], feed)[0]
+        feed = {self._input_spec.name: np.ascontiguousarray(tensor, dtype=self._input_spec.dtype)}
+        return self._session.run([self._output_spec.name], feed)[0]
 
     def close(self) -> None:
         self._session = None  # type: ignore[assignment]

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from seg_perception.backends import gpu_postprocess
-from seg_perception.backends.base import Backend, TensorSpec, register_backend
+from seg_perception.backends.base import Backend, LabelRequest, TensorSpec, register_backend
 from seg_perception.backends.calibration import DEFAULT_MAX_IMAGES
 from seg_perception.backends.engine_cache import GpuInfo
-from seg_perception.backends.tensorrt_build import EngineSource, engine_from_onnx
+from seg_perception.backends.tensorrt_build import EngineOptions, EngineSource, engine_from_onnx
 from seg_perception.backends.tensorrt_support import (
     cuda_gpu,
     describe_io,
@@ -105,36 +105,21 @@ class TensorRTBackend(Backend):
         self._logger = make_logger(trt)
         # Builder, runtime and context on the device the buffers use (multi-GPU hosts).
         self._device_ctx = torch.cuda.device(gpu.index)
+        size = tuple(input_size) if input_size else None
+        options = EngineOptions(
+            precision,
+            engine_cache_dir,
+            calibration_dir,
+            calib_max_images,
+            size,
+            workspace_mb,
+            rebuild,  # type: ignore[arg-type]
+        )
         with self._device_ctx:
-            self._init(
-                trt,
-                gpu,
-                model_path,
-                precision,
-                engine_cache_dir,
-                calibration_dir,
-                calib_max_images,
-                input_size,
-                workspace_mb,
-                rebuild,
-            )
+            self._init(trt, gpu, Path(model_path), options)
 
-    def _init(
-        self,
-        trt: ModuleType,
-        gpu: GpuInfo,
-        model_path: str | Path,
-        precision: str,
-        engine_cache_dir: str | Path | None,
-        calibration_dir: str | Path | None,
-        calib_max_images: int,
-        input_size: Any,
-        workspace_mb: int,
-        rebuild: bool,
-    ) -> None:
+    def _init(self, trt: ModuleType, gpu: GpuInfo, model_path: Path, options: EngineOptions) -> None:
         self._runtime = trt.Runtime(self._logger)
-        model_path = Path(model_path)
-        input_size = tuple(input_size) if input_size else None  # type: ignore[assignment]
         if model_path.suffix.lower() in ENGINE_SUFFIXES:
             try:
                 data = model_path.read_bytes()
@@ -150,22 +135,9 @@ class TensorRTBackend(Backend):
             self.source = EngineSource(engine, model_path, built=False, reason="prebuilt engine file")
             self._precision = "as built"
         else:
-            self.source = engine_from_onnx(
-                trt,
-                self._logger,
-                self._runtime,
-                gpu,
-                model_path,
-                precision,
-                engine_cache_dir,
-                calibration_dir,
-                calib_max_images,
-                input_size,
-                workspace_mb,
-                rebuild,
-            )
-            self._precision = precision
-        self._setup(self.source.engine, input_size)
+            self.source = engine_from_onnx(trt, self._logger, self._runtime, gpu, model_path, options)
+            self._precision = options.precision
+        self._setup(self.source.engine, options.input_size)
 
     def _setup(self, engine: Any, input_size: tuple[int, int] | None) -> None:
         trt, torch = self._trt, self._torch
@@ -219,18 +191,6 @@ class TensorRTBackend(Backend):
 
     # -- Backend interface -----------------------------------------------------
     @property
-    def input_spec(self) -> TensorSpec:
-        return self._input_spec
-
-    @property
-    def output_spec(self) -> TensorSpec:
-        return self._output_spec
-
-    @property
-    def precision(self) -> str:
-        return self._precision
-
-    @property
     def device(self) -> str:
         return f"cuda:{self._gpu.index} ({self._gpu.name}, {self._gpu.sm})"
 
@@ -267,14 +227,8 @@ class TensorRTBackend(Backend):
             self._stream.synchronize()
             return self._h_out.numpy().copy()
 
-    def infer_labels(
-        self,
-        tensor: np.ndarray,
-        *,
-        want_confidence: bool,
-        content_hw: tuple[int, int],
-        image_hw: tuple[int, int],
-        num_classes: int | None = None,
+    def _labels_on_device(
+        self, tensor: np.ndarray, request: LabelRequest
     ) -> tuple[np.ndarray, np.ndarray | None] | None:
         """Labels (and confidence) computed on the GPU; only these are copied to the host.
 
@@ -284,14 +238,14 @@ class TensorRTBackend(Backend):
         if self._closed:
             raise ModelError("the TensorRT backend is closed")
         out = self._dbuf[self._out.name]
-        if not gpu_postprocess.is_logits_output(out):
+        if not gpu_postprocess.accepts_logits(out, request.num_classes):
             return None
-        if num_classes is not None and out.shape[-3] != num_classes:
-            raise ModelError(f"model produced {out.shape[-3]} classes; metadata lists {num_classes}")
-        hw = (int(image_hw[0]), int(image_hw[1]))
+        hw = request.image_hw
         with self._lock, torch.cuda.stream(self._stream):
             self._upload_and_run(tensor)
-            labels, conf = gpu_postprocess.logits_to_labels(out, self._in_shape[2:], content_hw, hw, want_confidence)
+            labels, conf = gpu_postprocess.logits_to_labels(
+                out, self._in_shape[2:], request.content_hw, hw, request.want_confidence
+            )
             h_lab = self._pinned.get(torch, "labels", hw, torch.uint8)
             h_lab.copy_(labels, non_blocking=True)
             h_conf = None

@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from seg_perception.backends.base import model_spec_or_none
-from seg_perception.backends.calibration import CalibrationBatches, calibration_batches
+from seg_perception.backends.calibration import DEFAULT_MAX_IMAGES, CalibrationBatches, calibration_batches
 from seg_perception.backends.calibration import calibration_fingerprint as _calib_fingerprint
 from seg_perception.backends.engine_cache import (
     EngineCache,
@@ -306,21 +306,25 @@ def obtain_engine(
     return EngineSource(engine, stored or cache.engine_path(key, model_name), True, seconds, reason, key)
 
 
+@dataclass(frozen=True)
+class EngineOptions:
+    """How ``TensorRTBackend`` gets its engine (its constructor's arguments of the same names)."""
+
+    precision: str = "fp32"
+    engine_cache_dir: str | Path | None = None
+    calib_dir: str | Path | None = None
+    calib_max_images: int = DEFAULT_MAX_IMAGES
+    input_size: tuple[int, int] | None = None
+    workspace_mb: int = 0
+    rebuild: bool = False
+
+
 def engine_from_onnx(
-    trt: ModuleType,
-    logger: Any,
-    runtime: Any,
-    gpu: GpuInfo,
-    onnx_path: Path,
-    precision: str,
-    engine_cache_dir: str | Path | None,
-    calib_dir: str | Path | None,
-    calib_max_images: int,
-    input_size: tuple[int, int] | None,
-    workspace_mb: int,
-    rebuild: bool,
+    trt: ModuleType, logger: Any, runtime: Any, gpu: GpuInfo, onnx_path: Path, options: EngineOptions
 ) -> EngineSource:
-    """The engine for an ONNX model at ``precision``: from the cache, or built (INT8 calibrated or Q/DQ)."""
+    """The engine for an ONNX model at ``options.precision``: from the cache, or built (INT8 calibrated or Q/DQ)."""
+    precision, calib_dir, input_size = options.precision, options.calib_dir, options.input_size
+    workspace_mb, engine_cache_dir = options.workspace_mb, options.engine_cache_dir
     spec = model_spec_or_none(onnx_path)
     try:
         input_name, model_shape = onnx_input(onnx_path)
@@ -353,7 +357,7 @@ def engine_from_onnx(
                 "INT8 calibration pre-processes images with the model's metadata; "
                 f"{onnx_path.with_suffix('.yaml')} is missing"
             )
-        batches = calibration_batches(calib_dir, spec, shape, calib_max_images)
+        batches = calibration_batches(calib_dir, spec, shape, options.calib_max_images)
         calib_fp = _calib_fingerprint(batches.paths, spec, shape)
         calib_cache = cache.calibration_cache_path(model_sha, shape, calib_fp, onnx_path.stem)
     key = EngineKey(
@@ -369,4 +373,4 @@ def engine_from_onnx(
     request = BuildRequest(
         onnx_path, input_name, shape, precision, int(workspace_mb) << 20, batches, calib_cache, cache
     )
-    return obtain_engine(trt, logger, runtime, request, key, cache, gpu, onnx_path.stem, rebuild)
+    return obtain_engine(trt, logger, runtime, request, key, cache, gpu, onnx_path.stem, options.rebuild)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from seg_perception.backends import gpu_postprocess
-from seg_perception.backends.base import Backend, TensorSpec, register_backend
+from seg_perception.backends.base import Backend, LabelRequest, TensorSpec, register_backend
 from seg_perception.errors import BackendUnavailable, ConfigError, ModelError
 
 LOG = logging.getLogger(__name__)
@@ -226,18 +226,6 @@ class TorchBackend(Backend):
         self._output_spec = TensorSpec("output", (1, None, None, None), np.dtype(np.float32))
 
     @property
-    def input_spec(self) -> TensorSpec:
-        return self._input_spec
-
-    @property
-    def output_spec(self) -> TensorSpec:
-        return self._output_spec
-
-    @property
-    def precision(self) -> str:
-        return self._precision
-
-    @property
     def device(self) -> str:
         if self._cuda:
             idx = self._dev.index or 0
@@ -293,14 +281,8 @@ class TorchBackend(Backend):
             out = self._run(self._to_device(tensor))
             return out.float().cpu().numpy()
 
-    def infer_labels(
-        self,
-        tensor: np.ndarray,
-        *,
-        want_confidence: bool,
-        content_hw: tuple[int, int],
-        image_hw: tuple[int, int],
-        num_classes: int | None = None,
+    def _labels_on_device(
+        self, tensor: np.ndarray, request: LabelRequest
     ) -> tuple[np.ndarray, np.ndarray | None] | None:
         """Arg-max/softmax on the model's device; None when disabled or the output is not logits."""
         if not self._post_on_device:
@@ -308,12 +290,10 @@ class TorchBackend(Backend):
         torch = self._torch
         with self._lock, torch.inference_mode():
             out = self._run(self._to_device(tensor))
-            if not gpu_postprocess.is_logits_output(out):
+            if not gpu_postprocess.accepts_logits(out, request.num_classes):
                 return None
-            if num_classes is not None and out.shape[-3] != num_classes:
-                raise ModelError(f"model produced {out.shape[-3]} classes; metadata lists {num_classes}")
             labels, conf = gpu_postprocess.logits_to_labels(
-                out, tuple(tensor.shape[-2:]), content_hw, image_hw, want_confidence
+                out, tuple(tensor.shape[-2:]), request.content_hw, request.image_hw, request.want_confidence
             )
             return labels.cpu().numpy(), (conf.cpu().numpy() if conf is not None else None)
 
