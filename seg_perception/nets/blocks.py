@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from seg_perception.errors import ModelError
 
-__all__ = ["ConvBNAct", "TwoScaleSegNet", "make_act"]
+__all__ = ["ConvBNAct", "TwoScaleSegNet", "init_conv_bn", "make_act"]
 
 
 def make_act(kind: str, channels: int) -> nn.Module:
@@ -44,11 +46,44 @@ class ConvBNAct(nn.Sequential):
         super().__init__(*layers)
 
 
+def init_conv_bn(modules: Iterable[nn.Module]) -> None:
+    """He-normal (fan-out) convolutions with zero bias, BatchNorm at weight 1 and bias 0."""
+    for m in modules:
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class TwoScaleSegNet(nn.Module):
     """Shared forward passes: ``_features`` gives (skip, deep) maps, ``_decode`` the logits;
     the optional ``aux_head`` reads the deep map. Subclasses define those three."""
 
     aux_head: nn.Module | None
+    refine: nn.Module
+    classifier: nn.Module
+
+    def _add_head(self, decoder: int, num_classes: int, aux_in: int, aux_mid: int, aux: bool, act_kind: str) -> None:
+        """``refine`` (depthwise 3x3 + pointwise on ``decoder`` channels), ``classifier`` and the optional
+        ``aux_head`` (``aux_in`` -> ``aux_mid`` -> ``num_classes``)."""
+        self.refine = nn.Sequential(
+            ConvBNAct(decoder, decoder, kernel=3, groups=decoder, act=False),
+            ConvBNAct(decoder, decoder, kernel=1, act_kind=act_kind),
+        )
+        self.classifier = nn.Conv2d(decoder, num_classes, 1)
+        self.aux_head = None
+        if aux:
+            self.aux_head = nn.Sequential(
+                ConvBNAct(aux_in, aux_mid, kernel=1, act_kind=act_kind), nn.Conv2d(aux_mid, num_classes, 1)
+            )
+
+    def _logits(self, x: torch.Tensor, fused: torch.Tensor) -> torch.Tensor:
+        """Refined, classified ``fused`` decoder features, resized to the input ``x``'s H x W."""
+        logits = self.classifier(self.refine(fused))
+        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: N x 3 x H x W float32 normalised RGB -> logits N x num_classes x H x W float32."""

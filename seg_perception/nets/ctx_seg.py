@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seg_perception.errors import ModelError
-from seg_perception.nets.blocks import ConvBNAct, TwoScaleSegNet, make_act
+from seg_perception.nets.blocks import ConvBNAct, TwoScaleSegNet, init_conv_bn, make_act
 
 __all__ = ["CtxSegNet"]
 
@@ -118,25 +118,11 @@ class CtxSegNet(TwoScaleSegNet):
         self.global_ctx = nn.Conv2d(c2, c2, 1, bias=True)
         self.proj8 = ConvBNAct(c2, decoder, kernel=1, act_kind=act)
         self.proj4 = ConvBNAct(c1, decoder, kernel=1, act=False)
-        self.refine = nn.Sequential(
-            ConvBNAct(decoder, decoder, kernel=3, groups=decoder, act=False),
-            ConvBNAct(decoder, decoder, kernel=1, act_kind=act),
-        )
-        self.classifier = nn.Conv2d(decoder, num_classes, 1)
-        self.aux_head: nn.Module | None = None
-        if aux:
-            self.aux_head = nn.Sequential(ConvBNAct(c2, 32, kernel=1, act_kind=act), nn.Conv2d(32, num_classes, 1))
+        self._add_head(decoder, num_classes, c2, 32, aux, act)
         self._init_weights()
 
     def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self.modules())
         # Zero-init the last BN of each residual branch: blocks start as identity.
         for m in self.modules():
             if isinstance(m, ContextBlock):
@@ -152,6 +138,4 @@ class CtxSegNet(TwoScaleSegNet):
 
     def _decode(self, x: torch.Tensor, f4: torch.Tensor, f8: torch.Tensor) -> torch.Tensor:
         d = F.interpolate(self.proj8(f8), size=f4.shape[-2:], mode="bilinear", align_corners=False)
-        d = self.refine(d + self.proj4(f4))
-        logits = self.classifier(d)
-        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return self._logits(x, d + self.proj4(f4))

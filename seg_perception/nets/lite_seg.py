@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seg_perception.errors import ModelError
-from seg_perception.nets.blocks import ConvBNAct, TwoScaleSegNet
+from seg_perception.nets.blocks import ConvBNAct, TwoScaleSegNet, init_conv_bn
 
 __all__ = ["LiteSegNet", "LITE0_CUTS", "lite0_weights_path", "load_lite0_encoder"]
 
@@ -121,27 +121,11 @@ class LiteSegNet(TwoScaleSegNet):
         self.gate = nn.Conv2d(deep_ch, head, 1, bias=True)
         self.proj_high = ConvBNAct(head, decoder, kernel=1, act=False)
         self.proj8 = ConvBNAct(SKIP8_CHANNELS, decoder, kernel=1, act=False)
-        self.refine = nn.Sequential(
-            ConvBNAct(decoder, decoder, kernel=3, groups=decoder, act=False),
-            ConvBNAct(decoder, decoder, kernel=1),
-        )
-        self.classifier = nn.Conv2d(decoder, num_classes, 1)
-        self.aux_head: nn.Module | None = None
-        if aux:
-            self.aux_head = nn.Sequential(ConvBNAct(deep_ch, 64, kernel=1), nn.Conv2d(64, num_classes, 1))
+        self._add_head(decoder, num_classes, deep_ch, 64, aux, "relu")
         self._init_head()
 
     def _init_head(self) -> None:
-        for name, m in self.named_modules():
-            if name.startswith(("stem", "blocks")):
-                continue
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(m for name, m in self.named_modules() if not name.startswith(("stem", "blocks")))
         nn.init.zeros_(self.gate.weight)  # gate starts at sigmoid(0) = 0.5 everywhere
 
     def _features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,6 +142,4 @@ class LiteSegNet(TwoScaleSegNet):
     def _decode(self, x: torch.Tensor, f8: torch.Tensor, deep: torch.Tensor) -> torch.Tensor:
         high = self.high(deep) * torch.sigmoid(self.gate(F.adaptive_avg_pool2d(deep, 1)))
         d = F.interpolate(self.proj_high(high), size=f8.shape[-2:], mode="bilinear", align_corners=False)
-        d = self.refine(d + self.proj8(f8))
-        logits = self.classifier(d)
-        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return self._logits(x, d + self.proj8(f8))
