@@ -52,26 +52,40 @@ def image_msg_to_numpy(msg: Any) -> np.ndarray:
     unsupported encoding, an inconsistent ``step``, or ``data`` shorter than
     ``height x step``. The result may share memory with the message data.
     """
-    try:
-        height, width, step = int(msg.height), int(msg.width), int(msg.step)
-        encoding = str(msg.encoding)
-        data = msg.data
-    except (AttributeError, TypeError, ValueError) as err:
-        raise ImageError(f"not an Image message: {err}") from err
+    height, width, step, encoding, data = _image_fields(msg)
     if encoding not in ENCODINGS:
         raise ImageError(f"unsupported encoding '{encoding}' (supported: {', '.join(INPUT_ENCODINGS)})")
     channels = ENCODINGS[encoding]
+    arr = _pixel_rows(height, width, step, data, (width * channels, "width x channels"), encoding, "image")
+    return arr.reshape(height, width) if channels == 1 else arr.reshape(height, width, channels)
+
+
+def _image_fields(msg: Any) -> tuple[int, int, int, str, Any]:
+    """(height, width, step, encoding, data) of a sensor_msgs/Image-like object."""
+    try:
+        return int(msg.height), int(msg.width), int(msg.step), str(msg.encoding), msg.data
+    except (AttributeError, TypeError, ValueError) as err:
+        raise ImageError(f"not an Image message: {err}") from err
+
+
+def _pixel_rows(
+    height: int, width: int, step: int, data: Any, row: tuple[int, str], encoding: str, what: str
+) -> np.ndarray:
+    """The (height, row) uint8 pixel bytes of ``data`` (rows of ``step`` bytes, padding cropped).
+
+    ``row`` is (bytes of pixels per row, how they are counted, for the error on a short ``step``);
+    ``what`` names the image in the error on a bad size.
+    """
     if not (0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE):
-        raise ImageError(f"invalid image size {width}x{height}")
-    row = width * channels
-    if step < row:
-        raise ImageError(f"step {step} is smaller than width x channels = {row} for {encoding}")
+        raise ImageError(f"invalid {what} size {width}x{height}")
+    row_bytes, row_name = row
+    if step < row_bytes:
+        raise ImageError(f"step {step} is smaller than {row_name} = {row_bytes} for {encoding}")
     buf = _buffer(data)
-    # The last row needs only `row` bytes, but a well-formed message carries height x step.
+    # The last row needs only `row_bytes` bytes, but a well-formed message carries height x step.
     if buf.size < height * step:
         raise ImageError(f"data has {buf.size} bytes, expected height x step = {height * step}")
-    arr = buf[: height * step].reshape(height, step)[:, :row]
-    return arr.reshape(height, width) if channels == 1 else arr.reshape(height, width, channels)
+    return buf[: height * step].reshape(height, step)[:, :row_bytes]
 
 
 def to_rgb(arr: np.ndarray, encoding: str) -> np.ndarray:
@@ -203,8 +217,11 @@ def rgb_to_compressed_msg(
 
 
 #: depth encodings (REP-118) -> numpy dtype of one pixel
-DEPTH_DTYPES: dict[str, np.dtype] = {"16UC1": np.dtype(np.uint16), "mono16": np.dtype(np.uint16),
-                                     "32FC1": np.dtype(np.float32)}
+DEPTH_DTYPES: dict[str, np.dtype] = {
+    "16UC1": np.dtype(np.uint16),
+    "mono16": np.dtype(np.uint16),
+    "32FC1": np.dtype(np.float32),
+}
 
 
 def depth_msg_to_numpy(msg: Any) -> tuple[np.ndarray, str]:
@@ -213,24 +230,16 @@ def depth_msg_to_numpy(msg: Any) -> tuple[np.ndarray, str]:
     Raises ImageError for another encoding (e.g. ``mono8`` on the depth topic), an
     inconsistent ``step`` or short ``data``. Values are as sent (millimetres or metres).
     """
+    height, width, step, encoding, data = _image_fields(msg)
     try:
-        height, width, step = int(msg.height), int(msg.width), int(msg.step)
-        encoding, bigendian = str(msg.encoding), bool(msg.is_bigendian)
-        data = msg.data
-    except (AttributeError, TypeError, ValueError) as err:
+        bigendian = bool(msg.is_bigendian)
+    except AttributeError as err:
         raise ImageError(f"not an Image message: {err}") from err
     if encoding not in DEPTH_DTYPES:
         raise ImageError(f"depth encoding '{encoding}' not supported (use 16UC1 millimetres or 32FC1 metres)")
     dtype = DEPTH_DTYPES[encoding].newbyteorder(">" if bigendian else "<")
-    if not (0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE):
-        raise ImageError(f"invalid depth image size {width}x{height}")
-    row = width * dtype.itemsize
-    if step < row:
-        raise ImageError(f"step {step} is smaller than width x {dtype.itemsize} bytes = {row} for {encoding}")
-    buf = _buffer(data)
-    if buf.size < height * step:
-        raise ImageError(f"data has {buf.size} bytes, expected height x step = {height * step}")
-    rows = buf[: height * step].reshape(height, step)[:, :row]
+    row = (width * dtype.itemsize, f"width x {dtype.itemsize} bytes")
+    rows = _pixel_rows(height, width, step, data, row, encoding, "depth image")
     arr = np.ascontiguousarray(rows).view(dtype).reshape(height, width)
     return arr.astype(DEPTH_DTYPES[encoding], copy=False), encoding
 
