@@ -32,7 +32,8 @@ from tqdm import tqdm
 
 from seg_perception.conversions.image import any_image_msg_to_rgb
 from seg_perception.errors import BagError, ImageError
-from seg_perception.evaluation.bag_topics import BagTopics, select_topics
+from seg_perception.evaluation.bag_score import BagScore
+from seg_perception.evaluation.bag_topics import select_topics
 from seg_perception.evaluation.bag_writer import BagWriter, Messages
 from seg_perception.evaluation.bags import IMAGE, OCCUPANCY_GRID, BagReader, stamp_ns
 from seg_perception.evaluation.camera_config import camera_for_image
@@ -53,39 +54,20 @@ GRID_INFO_KEYS = ("resolution", "origin_x", "origin_y", "frame_id")
 
 
 @dataclass
-class BagEvalResult:
+class BagEvalResult(BagScore):
     """Outcome of ``evaluate_bag``; ``to_dict`` gives the JSON report body."""
 
-    bag: Path
-    topics: BagTopics
     frames: int = 0
-    frames_with_gt: int = 0
     rejected: int = 0
-    confusion: ConfusionMatrix | None = None
-    latency: dict[str, list[float]] = field(default_factory=dict)
     total_ms: list[float] = field(default_factory=list)
     grid_stats: dict[str, list[float]] = field(default_factory=dict)
     grid_frames: int = 0
-    strip: list[StripFrame] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
     wall_s: float = 0.0
     written_bag: Path | None = None
-    #: what a truncated bag lost (``BagDamage.to_dict``); None when it read as recorded
-    damage: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "bag": str(self.bag),
-            "image_topic": self.topics.image,
-            "gt_topic": self.topics.gt,
-            "camera_info_topic": self.topics.camera_info,
-            "frames": self.frames,
-            "frames_with_gt": self.frames_with_gt,
-            "rejected_frames": self.rejected,
-        }
-        if self.confusion is not None and self.frames_with_gt:
-            out.update(self.confusion.report())
-        out["latency_ms"] = latency_summary({**self.latency, "total": self.total_ms})
+        counts = {"frames": self.frames, "frames_with_gt": self.frames_with_gt, "rejected_frames": self.rejected}
+        out: dict[str, Any] = {"latency_ms": latency_summary({**self.latency, "total": self.total_ms})}
         # fps: frames per second of pipeline time (decode..grid), what a node on this machine sustains
         # serially; wall_fps also counts bag reading, scoring and writing.
         busy = float(np.sum(self.total_ms)) / 1e3
@@ -96,10 +78,8 @@ class BagEvalResult:
         if self.written_bag is not None:
             out["written_bag"] = str(self.written_bag)
         if self.damage is not None:
-            out["damage"] = self.damage
             out["lost_frames"] = self.damage["lost_by_topic"].get(self.topics.image)  # None: unknown
-        out["warnings"] = list(self.warnings)
-        return out
+        return self._report(counts, out)
 
 
 def evaluate_bag(

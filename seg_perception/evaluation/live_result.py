@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from seg_perception.conversions.image import image_msg_to_numpy
 from seg_perception.errors import SegPerceptionError
-from seg_perception.evaluation.bag_topics import BagTopics
+from seg_perception.evaluation.bag_score import BagScore
 from seg_perception.evaluation.bags import stamp_ns
 from seg_perception.evaluation.matching import GroundTruth, StripFrame
-from seg_perception.evaluation.metrics import ConfusionMatrix, latency_summary
+from seg_perception.evaluation.metrics import latency_summary
 
 
 class LiveEvalError(SegPerceptionError):
@@ -28,18 +27,12 @@ class LiveEvalError(SegPerceptionError):
 
 
 @dataclass
-class LiveEvalResult:
+class LiveEvalResult(BagScore):
     """Outcome of ``evaluate_bag_live``; attribute names match BagEvalResult where they mean the same."""
 
-    bag: Path
-    topics: BagTopics
     published: int = 0
     received: int = 0
-    frames_with_gt: int = 0
-    confusion: ConfusionMatrix | None = None
     latency: dict[str, list[float]] = field(default_factory=lambda: {"end_to_end": []})
-    strip: list[StripFrame] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
     #: seconds from the first image sent to the last label received
     play_s: float = 0.0
     rate_scale: float = 1.0
@@ -48,32 +41,24 @@ class LiveEvalResult:
     recorded: dict[str, list[Any]] = field(default_factory=dict, repr=False)
     #: return value of the ``after_play`` hook
     after_play_result: Any = None
-    #: what a truncated bag lost (``BagDamage.to_dict``); None when it read as recorded
-    damage: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "bag": str(self.bag),
-            "image_topic": self.topics.image,
-            "gt_topic": self.topics.gt,
-            "camera_info_topic": self.topics.camera_info,
+        dropped = self.published - self.received
+        counts = {
             "rate_scale": self.rate_scale,
             "frames": self.received,
             "published_frames": self.published,
             "received_frames": self.received,
-            "dropped_frames": self.published - self.received,
-            "drop_rate": (self.published - self.received) / self.published if self.published else None,
+            "dropped_frames": dropped,
+            "drop_rate": dropped / self.published if self.published else None,
             "frames_with_gt": self.frames_with_gt,
         }
-        if self.confusion is not None and self.frames_with_gt:
-            out.update(self.confusion.report())
-        out["latency_ms"] = latency_summary(self.latency)
-        # labels received per second of playback: the node's sustained output rate on this stream
-        out["fps"] = self.received / self.play_s if self.play_s > 0 else None
-        if self.damage is not None:
-            out["damage"] = self.damage
-        out["warnings"] = list(self.warnings)
-        return out
+        # fps: labels received per second of playback, the node's sustained output rate on this stream
+        measures = {
+            "latency_ms": latency_summary(self.latency),
+            "fps": self.received / self.play_s if self.play_s > 0 else None,
+        }
+        return self._report(counts, measures)
 
 
 def score_labels(
