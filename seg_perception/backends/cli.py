@@ -73,6 +73,12 @@ def measure_latency(fn: Any, runs: int, warmup: int = 5) -> dict[str, float]:
     }
 
 
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """``--model`` and ``--backend``, as every subcommand that runs the node's model takes them."""
+    p.add_argument("--model", default=None, help="ONNX model (YAML beside it); default: the bundled models/camvid.onnx")
+    p.add_argument("--backend", default="auto", help="auto, onnxruntime, tensorrt or torch (default auto)")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "build-engine",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from tqdm import tqdm
 
 from seg_perception import demo
+from seg_perception.backends.cli import add_model_args
 from seg_perception.errors import ConfigError, SegPerceptionError
 from seg_perception.evaluation.session import make_grid_fn, open_segmenter, resolve_model_path
 
@@ -22,9 +23,38 @@ if TYPE_CHECKING:
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="ONNX model (YAML beside it); default: the bundled models/camvid.onnx")
-    p.add_argument("--backend", default="auto", help="auto, onnxruntime, tensorrt or torch (default auto)")
+    add_model_args(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_dataset_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="dataset folder (CamVid layout)")
+    p.add_argument("--split", default="test", help="split name: DIR/<split>.txt (default test)")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N samples")
+
+
+def add_bag_args(p: argparse.ArgumentParser) -> None:
+    """The topic, camera and report options of ``eval-bag`` and ``eval-bags`` (see ``topic_overrides``)."""
+    p.add_argument("--json", required=True, help="output JSON file")
+    p.add_argument("--image-topic", default=None, help="image topic (default: the bag's only camera image topic)")
+    p.add_argument("--gt-topic", default=None, help="ground-truth mono8 topic (default /camera/labels_gt; 'none')")
+    p.add_argument("--camera-info-topic", default=None, help="CameraInfo topic (default: beside the image topic)")
+    p.add_argument("--camera-config", default=None, help="node params YAML (camera_info fallback, grid parameters)")
+    p.add_argument("--report", default=None, help="Markdown report (default: JSON path with .md)")
+    p.add_argument("--plots", default=None, help="plot folder (default: <json stem>_plots beside the JSON)")
+    p.add_argument("--no-plots", action="store_true", help="JSON and Markdown only (plots take seconds)")
+
+
+def topic_overrides(args: argparse.Namespace) -> dict[str, str | None]:
+    """``image_topic``, ``gt_topic`` and ``camera_info_topic`` keyword arguments from ``add_bag_args`` options."""
+    return {"image_topic": args.image_topic, "gt_topic": args.gt_topic, "camera_info_topic": args.camera_info_topic}
+
+
+def report_paths(args: argparse.Namespace) -> ReportPaths:
+    """Where the report of ``add_bag_args`` options goes."""
+    from seg_perception.evaluation.bag_report import ReportPaths
+
+    return ReportPaths.beside(args.json, args.report, args.plots, no_plots=args.no_plots)
 
 
 # --------------------------------------------------------------------------- eval
@@ -95,12 +125,6 @@ def _cmd_make_bag(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- eval-bag
 
 
-def _report_paths(args: argparse.Namespace) -> ReportPaths:
-    from seg_perception.evaluation.bag_report import ReportPaths
-
-    return ReportPaths.beside(args.json, args.report, args.plots, no_plots=args.no_plots)
-
-
 def _cmd_eval_bag(args: argparse.Namespace) -> int:
     if args.live:
         if args.write_bag:
@@ -115,9 +139,7 @@ def _cmd_eval_bag(args: argparse.Namespace) -> int:
         result = evaluate_bag(
             args.bag,
             segmenter,
-            image_topic=args.image_topic,
-            gt_topic=args.gt_topic,
-            camera_info_topic=args.camera_info_topic,
+            **topic_overrides(args),
             grid_fn=make_grid_fn(spec, args.camera_config),
             camera_config=args.camera_config,
             write_bag=args.write_bag,
@@ -128,7 +150,7 @@ def _cmd_eval_bag(args: argparse.Namespace) -> int:
     summary = {"mode": "offline", **info, **result.to_dict()}
     write_bag_report(
         summary,
-        _report_paths(args),
+        report_paths(args),
         title=f"eval-bag: {Path(result.bag).name}",
         confusion=result.confusion,
         latency={**result.latency, **({"total": result.total_ms} if result.total_ms else {})},
@@ -161,9 +183,7 @@ def _cmd_eval_bag_live(args: argparse.Namespace) -> int:
         args.bag,
         model_path,
         backend=args.backend,
-        image_topic=args.image_topic,
-        gt_topic=args.gt_topic,
-        camera_info_topic=args.camera_info_topic,
+        **topic_overrides(args),
         rate_scale=args.rate_scale,
         startup_timeout=args.startup_timeout,
         node_args=args.node_arg,
@@ -174,7 +194,7 @@ def _cmd_eval_bag_live(args: argparse.Namespace) -> int:
     summary = {"mode": "live", "model": str(model_path), "backend": args.backend, **result.to_dict()}
     write_bag_report(
         summary,
-        _report_paths(args),
+        report_paths(args),
         title=f"eval-bag: {Path(result.bag).name}",
         confusion=result.confusion,
         latency=result.latency,
@@ -226,10 +246,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "ignored; mIoU is the mean per-class IoU of one confusion matrix over all images; classes absent from "
         "both ground truth and predictions are null and left out of the mean.",
     )
-    p.add_argument("--data", required=True, help="dataset folder (CamVid layout)")
-    p.add_argument("--split", default="test", help="split name: DIR/<split>.txt (default test)")
+    _add_dataset_args(p)
     p.add_argument("--json", required=True, help="output JSON file")
-    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples")
     p.add_argument("--plots", default=None, help="folder for confusion-matrix and per-class IoU PNGs")
     _add_model_args(p)
     p.set_defaults(func=_cmd_eval)
@@ -241,8 +259,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "/camera/labels_gt (mono8, same header), optionally /camera/image_raw/compressed; frames in name order, "
         "stamps advancing at --rate.",
     )
-    p.add_argument("--data", required=True, help="dataset folder (CamVid layout)")
-    p.add_argument("--split", default="test", help="split name (default test)")
+    _add_dataset_args(p)
     p.add_argument("--out", required=True, help="output bag folder (must not exist)")
     p.add_argument("--rate", type=float, default=15.0, help="frame rate in Hz (default 15)")
     p.add_argument("--format", choices=("mcap", "sqlite3"), default="mcap", help="storage (default mcap)")
@@ -260,7 +277,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="node params YAML with camera_info.{width,height,k,d} (default config/camvid.yaml; else a 62 deg pinhole)",
     )
     p.add_argument("--frame-id", default="camera_optical_frame", help="header frame_id")
-    p.add_argument("--limit", type=int, default=None, help="only the first N frames")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_make_bag)
 
@@ -272,16 +288,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "into it over ROS.",
     )
     p.add_argument("bag", help="rosbag2 folder, .mcap/.db3 file or ROS 1 .bag")
-    p.add_argument("--json", required=True, help="output JSON file")
-    p.add_argument("--image-topic", default=None, help="image topic (default: the bag's only camera image topic)")
-    p.add_argument("--gt-topic", default=None, help="ground-truth mono8 topic (default /camera/labels_gt; 'none')")
-    p.add_argument("--camera-info-topic", default=None, help="CameraInfo topic (default: beside the image topic)")
-    p.add_argument("--camera-config", default=None, help="node params YAML (camera_info fallback, grid parameters)")
+    add_bag_args(p)
     p.add_argument("--write-bag", default=None, help="also write a bag with the input plus /seg_perception/* outputs")
     p.add_argument("--write-format", choices=("mcap", "sqlite3"), default="mcap", help="storage of --write-bag")
-    p.add_argument("--report", default=None, help="Markdown report (default: JSON path with .md)")
-    p.add_argument("--plots", default=None, help="plot folder (default: <json stem>_plots beside the JSON)")
-    p.add_argument("--no-plots", action="store_true", help="JSON and Markdown only (plots take seconds)")
     p.add_argument("--live", action="store_true", help="run the real ROS node and play the bag into it")
     p.add_argument("--rate-scale", type=float, default=1.0, help="--live: playback speed factor (default 1)")
     p.add_argument(
@@ -305,10 +314,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=None, help="use only the first N frames")
     p.add_argument("--rate", type=float, default=30.0, help="camera rate, Hz (default: %(default)s)")
     p.add_argument("--out", default="demo_output")
-    p.add_argument("--model", default=None, help="ONNX model (default: the bundled model)")
-    p.add_argument("--backend", default="auto")
     p.add_argument("--camera-config", default=None, help="camera YAML (default: config/camvid.yaml)")
     p.add_argument("--query", action="append", help="a query phrase (repeatable; default: a few examples)")
     p.add_argument("--node-arg", action="append", help="extra node parameter name:=value (repeatable)")
-    p.add_argument("--no-progress", action="store_true")
+    _add_model_args(p)
     p.set_defaults(func=_cmd_demo)

@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from seg_perception.backends.cli import add_model_args
 from seg_perception.errors import ConfigError
+from seg_perception.evaluation.cli import add_bag_args, report_paths, topic_overrides
 
 #: test hook ``bag_name:after_frames:marker_path`` (see ``fleet`` module docstring)
 KILL_HOOK_ENV = "SEG_PERCEPTION_FLEET_TEST_KILL"
@@ -55,7 +57,7 @@ def _bag_table(bags: list[dict[str, Any]]) -> str:
 
 
 def _cmd_eval_bags(args: argparse.Namespace) -> int:
-    from seg_perception.evaluation.bag_report import ReportPaths, write_bag_report
+    from seg_perception.evaluation.bag_report import write_bag_report
     from seg_perception.evaluation.fleet import FleetOptions, import_ray, run_fleet
 
     import_ray()  # the one-line install hint before any work
@@ -63,9 +65,7 @@ def _cmd_eval_bags(args: argparse.Namespace) -> int:
     options = FleetOptions(
         model=args.model,
         backend=args.backend,
-        image_topic=args.image_topic,
-        gt_topic=args.gt_topic,
-        camera_info_topic=args.camera_info_topic,
+        **topic_overrides(args),
         camera_config=args.camera_config,
         address=args.address,
         num_cpus=args.num_cpus,
@@ -83,7 +83,7 @@ def _cmd_eval_bags(args: argparse.Namespace) -> int:
     summary = result.summary
     write_bag_report(
         summary,
-        ReportPaths.beside(args.json, args.report, args.plots, no_plots=args.no_plots),
+        report_paths(args),
         title=f"eval-bags: {len(summary['bags'])} bags",
         confusion=result.confusion,
         latency={s: h.samples() for s, h in result.latency.items()},
@@ -112,20 +112,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("bags", nargs="*", help="rosbag2 folders, .mcap/.db3 files or ROS 1 .bag files")
     p.add_argument("--manifest", default=None, help="file with one bag path per line (relative to the file)")
-    p.add_argument("--json", required=True, help="output JSON file")
-    p.add_argument("--image-topic", default=None, help="image topic (default: each bag's only camera image topic)")
-    p.add_argument("--gt-topic", default=None, help="ground-truth mono8 topic (default /camera/labels_gt; 'none')")
-    p.add_argument("--camera-info-topic", default=None, help="CameraInfo topic (default: beside the image topic)")
-    p.add_argument("--camera-config", default=None, help="node params YAML (camera_info fallback, grid parameters)")
-    p.add_argument("--report", default=None, help="Markdown report (default: JSON path with .md)")
-    p.add_argument("--plots", default=None, help="plot folder (default: <json stem>_plots beside the JSON)")
-    p.add_argument("--no-plots", action="store_true", help="JSON and Markdown only")
+    add_bag_args(p)
     p.add_argument("--results-dir", default=None, help="per-bag results (default: <json stem>_bags beside the JSON)")
     p.add_argument("--resume", action="store_true", help="skip bags whose result is already in --results-dir")
     p.add_argument("--address", default=None, help="Ray cluster to join ('auto' or host:port); default: local Ray")
     p.add_argument("--num-cpus", type=int, default=None, help="local Ray: CPUs to use (default: all cores)")
     p.add_argument("--max-retries", type=int, default=3, help="Ray retries of a task whose worker died (default 3)")
-    p.add_argument("--model", default=None, help="ONNX model (YAML beside it); default: the bundled models/camvid.onnx")
-    p.add_argument("--backend", default="auto", help="auto, onnxruntime, tensorrt or torch (default auto)")
+    add_model_args(p)
     p.add_argument("--no-progress", action="store_true", help="no per-bag lines on stderr")
     p.set_defaults(func=_cmd_eval_bags)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from seg_perception.backends.cli import add_model_args
 from seg_perception.errors import ConfigError, ImageError
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--annotated", default=None, help="annotated picture PNG (default: the mask path with _annotated before .png)"
     )
-    p.add_argument("--model", default=None, help="ONNX model (YAML beside it); default: the bundled models/camvid.onnx")
-    p.add_argument("--backend", default="auto", help="auto, onnxruntime, tensorrt or torch (default auto)")
+    add_model_args(p)
     p.add_argument("--labels", default=None, help="use this label image (mono8 class ids) instead of running a model")
     p.add_argument("--classes", default=None, help="comma-separated class names for --labels (default: the model's)")
     p.add_argument(
