@@ -327,6 +327,11 @@ class GroundProjector:
         free[self._fwd_cell[drv[self._free_off :]]] = True
         q00, q01, q10, q11 = self._q
         free[self._inv_cell[drv[q00] & drv[q01] & drv[q10] & drv[q11]]] = True
+        # Mixed cells: a cell where any non-drivable pixel's ray also meets the ground is not free
+        # (obstacle wins: occupied when a contact lands there, else unknown).
+        mixed = np.zeros(n + 1, dtype=bool)
+        mixed[self._fwd_cell[~drv[self._free_off :]]] = True
+        free &= ~mixed
 
         occ = np.zeros(n + 1, dtype=bool)
         contacts = self._contacts(obs, labels, occ)

@@ -24,6 +24,7 @@ from seg_perception.errors import ConfigError, GeometryError, ImageError
 from seg_perception.geometry.camera import (
     CameraIntrinsics,
     CameraPose,
+    pixel_rays_grid,
 )
 from seg_perception.geometry.classes import class_ids
 from seg_perception.geometry.grid_spec import FREE, OCCUPIED, UNKNOWN, GridSpec
@@ -97,7 +98,10 @@ def test_grid_matches_truth(name, seed):
     world, _, truth, _, result = case(name, seed)
     m = grid_metrics(result.grid, truth)
     assert (truth.state == FREE).sum() > 150, "scene must show free ground"
-    assert m["free_iou"] >= 0.90, m
+    # 0.80, not 0.90: the mixed-cell rule leaves unknown a cell that any non-drivable pixel's ray also
+    # reaches (partly hidden behind a pole, on a road/verge border), which the truth counts free when
+    # any of its sample points is seen. The rule itself is tested in test_mixed_cells_are_never_free.
+    assert m["free_iou"] >= 0.80, m
     assert m["false_free"] <= 0.005, m
     # Faces seen edge-on are excluded above; even counting them the rate stays low.
     assert m["false_free_strict"] <= 0.015, m
@@ -144,15 +148,13 @@ def test_contacts_lie_on_obstacle_edges():
     assert np.median(d) < 0.03 and np.quantile(d, 0.95) < 0.10
 
 
-def naive_free_cells(labels, projector):
-    """Reference: per-pixel Python loop over pixel centres (free evidence (a) only)."""
+def naive_cells(labels, projector):
+    """Reference: per-pixel Python loop over pixel centres -> (cells hit by drivable pixels, cells hit by others)."""
     intr, pose, grid = projector.intrinsics, projector.pose, projector.grid
     rot, o = pose.rotation_optical, pose.position
-    out = set()
+    out: tuple[set, set] = (set(), set())
     for v in range(labels.shape[0]):
         for u in range(labels.shape[1]):
-            if int(labels[v, u]) not in projector.drivable_classes:
-                continue
             x, y = intr.undistort_pixels(np.array([float(u)]), np.array([float(v)]))
             d = rot @ np.array([x[0], y[0], 1.0])
             if d[2] >= 0:
@@ -163,7 +165,7 @@ def naive_free_cells(labels, projector):
                 continue
             idx = int(grid.cell_index(p[0], p[1]))
             if idx >= 0:
-                out.add(idx)
+                out[int(labels[v, u]) not in projector.drivable_classes].add(idx)
     return out
 
 
@@ -171,13 +173,23 @@ def test_free_cells_from_pixels_match_naive_loop():
     intr = CameraIntrinsics.from_fov(48, 36, 70.0)
     pose = CameraPose((0.0, 0.2, 1.0), (0.0, math.radians(25), math.radians(10)))
     grid = GridSpec("base_link", 0.1, 0.0, 6.0, -3.0, 3.0, 5.0)
-    labels = np.random.default_rng(0).choice([ROAD, SKY], size=(36, 48)).astype(np.uint8)
+    labels = np.full((36, 48), ROAD, np.uint8)
+    labels[np.random.default_rng(0).random((36, 48)) < 0.03] = SKY  # a few stray non-drivable pixels
     p = GroundProjector(intr, pose, grid, {ROAD}, {CAR})
     free = set(np.flatnonzero(p.project(labels).grid.ravel() == FREE).tolist())
-    naive = naive_free_cells(labels, p)
-    assert naive and naive <= free
+    drivable, mixed = naive_cells(labels, p)
+    naive = drivable - mixed
+    assert naive and mixed and naive <= free
+    assert not free & mixed, "a cell that a non-drivable pixel reaches is never free (mixed-cell rule)"
     # The rest come from evidence (b): cells whose centre is inside a quad of four drivable pixels.
-    assert len(free - naive) < len(naive)
+    xs, ys = grid.cell_centers()
+    rest = np.array(sorted(free - naive))
+    centres = np.stack([xs[rest % grid.width], ys[rest // grid.width], np.zeros(rest.size)], axis=1)
+    uv = intr.project((centres - pose.position) @ pose.rotation_optical)
+    u0, v0 = np.floor(uv[:, 0]).astype(int), np.floor(uv[:, 1]).astype(int)
+    h, w = labels.shape
+    quads = [labels[np.clip(v0 + dv, 0, h - 1), np.clip(u0 + du, 0, w - 1)] for dv in (0, 1) for du in (0, 1)]
+    assert all((q == ROAD).all() for q in quads)
 
 
 def test_sky_and_unlabelled_say_nothing_and_occupied_wins():
@@ -279,3 +291,23 @@ def test_bad_labels_and_classes():
     assert class_ids(["road", "Pavement"], names) == {ROAD, PAVEMENT}
     with pytest.raises(ConfigError):
         class_ids(["lava"], names)
+
+
+@pytest.mark.parametrize("name,seed", PARAMS[::3])
+def test_mixed_cells_are_never_free(name, seed):
+    """Re-projected independently (a pinhole ray per pixel to z = 0), no non-drivable pixel lands in a free cell."""
+    _, scene, _, projector, result = case(name, seed)
+    intr, pose, grid = projector.intrinsics, projector.pose, projector.grid
+    rays = pixel_rays_grid(intr, pose)
+    o = pose.position
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(rays[..., 2] < -1e-9, -o[2] / rays[..., 2], np.nan)
+    gx, gy = o[0] + t * rays[..., 0], o[1] + t * rays[..., 1]
+    in_range = np.hypot(gx - o[0], gy - o[1]) <= grid.max_range
+    non_drivable = ~np.isin(scene.labels, list(DRIVABLE)) & np.isfinite(t) & in_range
+    cells = grid.cell_index(gx[non_drivable], gy[non_drivable])
+    hit = np.zeros(grid.n_cells, bool)
+    hit[cells[cells >= 0]] = True
+    free = result.grid.ravel() == FREE
+    assert hit.any() and free.any()
+    assert not (free & hit).any(), f"{int((free & hit).sum())} free cells saw a non-drivable pixel"
