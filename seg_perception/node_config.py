@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,21 @@ from seg_perception.depth.grid import DepthGridRules
 from seg_perception.errors import ConfigError
 from seg_perception.geometry.grid_spec import GridSpec
 from seg_perception.node_params import BY_NAME, PARAMETER_NAMES, PARAMETERS, check_param, coerce_param
+
+#: NodeConfig field -> ROS parameter, where the names differ (every other field is its parameter)
+_PARAM_OF = {
+    "qos_reliability": "qos.reliability",
+    "qos_depth": "qos.depth",
+    "camera_xyz": "camera_pose.xyz",
+    "camera_rpy": "camera_pose.rpy",
+    "query_embeddings": "query.embeddings",
+    "depth_enabled": "depth.enabled",
+    "depth_slop": "depth.slop",
+    "depth_points_decimation": "depth.points_decimation",
+    "depth_points_rgb": "depth.points_rgb",
+}
+#: NodeConfig field holding a dataclass -> (prefix of its fields' parameters, the dataclass)
+_NESTED: dict[str, tuple[str, type]] = {"grid": ("grid.", GridSpec), "depth_rules": ("depth.", DepthGridRules)}
 
 
 @dataclass(frozen=True)
@@ -56,42 +71,15 @@ class NodeConfig:
 
     def as_params(self) -> dict[str, Any]:
         """The configuration as ROS parameter name -> value."""
-        return {
-            "model_path": self.model_path,
-            "backend": self.backend,
-            "precision": self.precision,
-            "num_threads": self.num_threads,
-            "input_size": list(self.input_size),
-            "engine_cache_dir": self.engine_cache_dir,
-            "calibration_dir": self.calibration_dir,
-            "image_transport": self.image_transport,
-            "qos.reliability": self.qos_reliability,
-            "qos.depth": self.qos_depth,
-            "publish_overlay": self.publish_overlay,
-            "overlay_alpha": self.overlay_alpha,
-            "camera_pose.xyz": list(self.camera_xyz),
-            "camera_pose.rpy": list(self.camera_rpy),
-            "use_tf": self.use_tf,
-            "grid.frame_id": self.grid.frame_id,
-            "grid.resolution": self.grid.resolution,
-            "grid.x_min": self.grid.x_min,
-            "grid.x_max": self.grid.x_max,
-            "grid.y_min": self.grid.y_min,
-            "grid.y_max": self.grid.y_max,
-            "grid.max_range": self.grid.max_range,
-            "drivable_classes": list(self.drivable_classes),
-            "obstacle_classes": list(self.obstacle_classes),
-            "query.embeddings": self.query_embeddings,
-            "diagnostics_period": self.diagnostics_period,
-            "warn_throttle": self.warn_throttle,
-            "depth.enabled": self.depth_enabled,
-            "depth.slop": self.depth_slop,
-            "depth.points_decimation": self.depth_points_decimation,
-            "depth.points_rgb": self.depth_points_rgb,
-            "depth.z_min": self.depth_rules.z_min,
-            "depth.z_max": self.depth_rules.z_max,
-            "depth.ground_tolerance": self.depth_rules.ground_tolerance,
-        }
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _NESTED:
+                prefix = _NESTED[f.name][0]
+                out.update({prefix + sub.name: getattr(value, sub.name) for sub in fields(value)})
+            else:
+                out[_PARAM_OF.get(f.name, f.name)] = list(value) if isinstance(value, tuple) else value
+        return out
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> NodeConfig:
@@ -103,42 +91,15 @@ class NodeConfig:
         p.update({k: v for k, v in params.items() if v is not None})
         for name, value in p.items():
             p[name] = coerce_param(name, value)
-        return cls(
-            model_path=p["model_path"],
-            backend=p["backend"],
-            precision=p["precision"],
-            num_threads=p["num_threads"],
-            input_size=tuple(p["input_size"]),
-            engine_cache_dir=p["engine_cache_dir"],
-            calibration_dir=p["calibration_dir"],
-            image_transport=p["image_transport"],
-            qos_reliability=p["qos.reliability"],
-            qos_depth=p["qos.depth"],
-            publish_overlay=p["publish_overlay"],
-            overlay_alpha=p["overlay_alpha"],
-            camera_xyz=tuple(p["camera_pose.xyz"]),
-            camera_rpy=tuple(p["camera_pose.rpy"]),
-            use_tf=p["use_tf"],
-            grid=GridSpec(
-                frame_id=p["grid.frame_id"],
-                resolution=p["grid.resolution"],
-                x_min=p["grid.x_min"],
-                x_max=p["grid.x_max"],
-                y_min=p["grid.y_min"],
-                y_max=p["grid.y_max"],
-                max_range=p["grid.max_range"],
-            ),
-            drivable_classes=tuple(p["drivable_classes"]),
-            obstacle_classes=tuple(p["obstacle_classes"]),
-            query_embeddings=p["query.embeddings"],
-            diagnostics_period=p["diagnostics_period"],
-            warn_throttle=p["warn_throttle"],
-            depth_enabled=p["depth.enabled"],
-            depth_slop=p["depth.slop"],
-            depth_points_decimation=p["depth.points_decimation"],
-            depth_points_rgb=p["depth.points_rgb"],
-            depth_rules=DepthGridRules(p["depth.z_min"], p["depth.z_max"], p["depth.ground_tolerance"]),
-        )
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in _NESTED:
+                prefix, part = _NESTED[f.name]
+                values[f.name] = part(**{sub.name: p[prefix + sub.name] for sub in fields(part)})
+            else:
+                value = p[_PARAM_OF.get(f.name, f.name)]
+                values[f.name] = tuple(value) if isinstance(value, list) else value
+        return cls(**values)
 
     def with_changes(self, changes: Mapping[str, Any]) -> NodeConfig:
         """A new validated config with ``changes`` (parameter name -> value) applied.
