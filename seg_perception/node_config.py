@@ -138,5 +138,3 @@ class NodeConfig:
 
             return default_model_path()
         return Path(os.path.expanduser(self.model_path))
-
-
