@@ -105,15 +105,9 @@ class TensorRTBackend(Backend):
         self._logger = make_logger(trt)
         # Builder, runtime and context on the device the buffers use (multi-GPU hosts).
         self._device_ctx = torch.cuda.device(gpu.index)
-        size = tuple(input_size) if input_size else None
+        size: tuple[int, int] | None = tuple(input_size) if input_size else None  # type: ignore[assignment]
         options = EngineOptions(
-            precision,
-            engine_cache_dir,
-            calibration_dir,
-            calib_max_images,
-            size,
-            workspace_mb,
-            rebuild,  # type: ignore[arg-type]
+            precision, engine_cache_dir, calibration_dir, calib_max_images, size, workspace_mb, rebuild
         )
         with self._device_ctx:
             self._init(trt, gpu, Path(model_path), options)
