@@ -52,6 +52,7 @@ class NodeConfig:
     camera_xyz: tuple[float, float, float] = (0.0, 0.0, 1.3)
     camera_rpy: tuple[float, float, float] = (0.0, 0.0, 0.0)
     use_tf: bool = False
+    image_rectified: bool = False
     grid: GridSpec = field(default_factory=GridSpec)
     drivable_classes: tuple[str, ...] = ()
     obstacle_classes: tuple[str, ...] = ()

@@ -156,6 +156,22 @@ PARAMETERS: tuple[ParamDef, ...] = (
     ),
     ParamDef("grid.frame_id", "string", "base_link", "Frame of ~/occupancy_grid and ~/obstacle_scan."),
     ParamDef(
+        "grid.ground_z",
+        "double",
+        0.0,
+        "Height of the floor in grid.frame_id, metres: 0 when the frame is on the floor (base_footprint); "
+        "-0.3 when base_link is 0.3 m above it (REP-120). camera_pose.xyz and TF stay in grid.frame_id.",
+        dynamic=True,
+        range=(-10.0, 10.0),
+    ),
+    ParamDef(
+        "image_rectified",
+        "bool",
+        False,
+        "The image topic is rectified (image_rect): use camera_info's P with zero distortion instead of K and D.",
+        dynamic=True,
+    ),
+    ParamDef(
         "grid.resolution",
         "double",
         0.10,

@@ -42,6 +42,8 @@ class GridSpec:
         y_min, y_max: lateral extent, metres (y_max > y_min).
         max_range: ground hits farther than this *horizontal* distance from the camera
             centre are ignored, metres (> 0).
+        ground_z: height of the floor in ``frame_id``, metres (0 for a frame on the floor such
+            as ``base_footprint``; -0.3 for a ``base_link`` 0.3 m above it).
 
     The grid has ``width = ceil((x_max - x_min) / resolution)`` columns and
     ``height = ceil((y_max - y_min) / resolution)`` rows (an extent that is a whole
@@ -56,9 +58,10 @@ class GridSpec:
     y_min: float = -10.0
     y_max: float = 10.0
     max_range: float = 15.0  # the node's grid.max_range default
+    ground_z: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("resolution", "x_min", "x_max", "y_min", "y_max", "max_range"):
+        for name in ("resolution", "x_min", "x_max", "y_min", "y_max", "max_range", "ground_z"):
             try:
                 value = float(getattr(self, name))
             except (TypeError, ValueError) as err:
@@ -137,7 +140,7 @@ class GridSpec:
         Missing keys take the dataclass defaults; unknown ``grid.*`` keys raise ConfigError
         (a typo would otherwise be silently ignored).
         """
-        names = {"frame_id", "resolution", "x_min", "x_max", "y_min", "y_max", "max_range"}
+        names = {"frame_id", "resolution", "x_min", "x_max", "y_min", "y_max", "max_range", "ground_z"}
         kwargs: dict[str, Any] = {}
         for key, value in params.items():
             if not key.startswith(prefix):

@@ -14,6 +14,7 @@ from seg_perception.geometry.classes import class_lut
 from seg_perception.geometry.grid_spec import GridSpec
 from seg_perception.geometry.projection import GroundProjector
 from seg_perception.geometry.scan import DEFAULT_ANGLE_INCREMENT, ObstacleScanner
+from seg_perception.geometry.transforms import pose_over_ground
 
 
 class OccupancyMapper:
@@ -96,7 +97,7 @@ class OccupancyMapper:
             self.scanner = None
             projector = GroundProjector(
                 self.intrinsics,
-                self.pose,
+                self.ground_pose,
                 self.grid,
                 self.drivable_classes,
                 self.obstacle_classes,
@@ -108,6 +109,11 @@ class OccupancyMapper:
             self.projector = projector
             self.rebuilds += 1
         return self.projector
+
+    @property
+    def ground_pose(self) -> CameraPose:
+        """The camera pose with the floor at z = 0 (``grid.ground_z`` applied); what projection uses."""
+        return pose_over_ground(self.pose, self.grid.ground_z)
 
     def scanner_for(self, shape: tuple[int, int]) -> ObstacleScanner | None:
         """The obstacle scanner for (H, W) label images (building the lookup if needed)."""

@@ -141,10 +141,12 @@ class ObstacleScanner:
             angle_max = start + span if angle_max is None else angle_max
         n_beams = max(1, int(math.floor((angle_max - angle_min) / angle_increment + 1e-9)) + 1)
         range_max = float(dist.max() + half) if dist.size else grid.max_range
-        probe = ScanSpec(float(angle_min), float(angle_increment), n_beams, 0.0, range_max, 0.0)
+        # The blind zone in front of the camera is known: nothing nearer than the nearest visible cell.
+        range_min = min(max(0.0, float(dist.min() - half)), 0.5 * range_max) if dist.size else 0.0
+        probe = ScanSpec(float(angle_min), float(angle_increment), n_beams, range_min, range_max, 0.0)
         scanner = cls(grid, probe, observable, (float(cam[0]), float(cam[1])))
         clear = float(scanner.reach[scanner.eligible].min()) if scanner.eligible.any() else 0.0
-        spec = ScanSpec(float(angle_min), float(angle_increment), n_beams, 0.0, range_max, clear)
+        spec = ScanSpec(float(angle_min), float(angle_increment), n_beams, range_min, range_max, clear)
         scanner.spec = spec
         return scanner
 

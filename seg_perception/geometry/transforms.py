@@ -15,7 +15,7 @@ import numpy as np
 from seg_perception.errors import GeometryError
 from seg_perception.geometry.camera import R_BODY_FROM_OPTICAL, CameraPose
 
-__all__ = ["rotation_from_quaternion", "pose_from_optical_transform"]
+__all__ = ["rotation_from_quaternion", "pose_from_optical_transform", "pose_over_ground"]
 
 
 def rotation_from_quaternion(q: Sequence[float]) -> np.ndarray:
@@ -46,10 +46,30 @@ def pose_from_optical_transform(translation: Sequence[float], quaternion: Sequen
         quaternion: rotation grid <- optical as (x, y, z, w).
     """
     r_body = rotation_from_quaternion(quaternion) @ R_BODY_FROM_OPTICAL.T  # grid <- camera body
-    rpy = (
-        float(np.arctan2(r_body[2, 1], r_body[2, 2])),
-        float(-np.arcsin(np.clip(r_body[2, 0], -1.0, 1.0))),
-        float(np.arctan2(r_body[1, 0], r_body[0, 0])),
-    )
+    rpy = rpy_from_rotation(r_body)
     xyz = tuple(float(v) for v in translation)
     return CameraPose(xyz, rpy)  # type: ignore[arg-type]
+
+
+def rpy_from_rotation(r: np.ndarray) -> tuple[float, float, float]:
+    """Fixed-axis roll, pitch, yaw (R = Rz(yaw) Ry(pitch) Rx(roll)) of a 3x3 rotation, radians.
+
+    At pitch = +-90 degrees roll and yaw turn about the same axis (gimbal lock); roll is then
+    set to 0 and yaw carries the whole turn, so the angles still rebuild ``r`` exactly.
+    """
+    c_pitch = float(np.hypot(r[0, 0], r[1, 0]))
+    pitch = float(np.arctan2(-r[2, 0], c_pitch))  # atan2, not asin: exact near +-90 degrees
+    if c_pitch < 1e-9:
+        return 0.0, pitch, float(np.arctan2(-r[0, 1], r[1, 1]))
+    return float(np.arctan2(r[2, 1], r[2, 2])), pitch, float(np.arctan2(r[1, 0], r[0, 0]))
+
+
+def pose_over_ground(pose: CameraPose, ground_z: float) -> CameraPose:
+    """``pose`` with the ground plane moved from z = ``ground_z`` to z = 0 of the grid frame.
+
+    For a grid frame above the floor (REP-120 ``base_link`` is often 0.1-0.4 m up; the floor
+    is then at ``ground_z`` = -that height): x and y, hence every cell, stay; the camera's
+    height above the floor is ``z - ground_z``.
+    """
+    x, y, z = pose.xyz
+    return CameraPose((x, y, z - float(ground_z)), pose.rpy)

@@ -37,7 +37,8 @@ from seg_perception.conversions.image import (
 from seg_perception.conversions.occupancy import grid_to_msg, ranges_to_scan_msg
 from seg_perception.depth.grid import frame_depth_occupancy
 from seg_perception.errors import ConfigError, GeometryError, ModelError, SegPerceptionError
-from seg_perception.geometry.camera import CameraIntrinsics, intrinsics_from_camera_info
+from seg_perception.geometry.camera import CameraIntrinsics
+from seg_perception.geometry.camera_info import intrinsics_for_image
 from seg_perception.geometry.classes import class_lut
 from seg_perception.geometry.ground_range import GroundRangeCache
 from seg_perception.geometry.mapper import MapperOutput
@@ -179,6 +180,7 @@ class SegmentationNode(Node):
         if pending is not None:
             self.config, self.mapper = pending
             self._applied_info = None  # the new mapper needs the camera intrinsics again
+            self._intrinsics = None  # image_rectified may have changed
             self.get_logger().info("parameters changed: applied from this frame on")
 
     def warn_throttled(self, key: str, text: str) -> None:
@@ -269,19 +271,27 @@ class SegmentationNode(Node):
         return response
 
     def _frame_intrinsics(self, shape: tuple[int, int]) -> CameraIntrinsics | None:
-        """The newest camera_info's intrinsics at (H, W) (rescaled when the image size differs); cached."""
-        info = self.camera_info
-        if info is None:
+        """:meth:`_image_intrinsics` of the newest camera_info, or None (no or unusable camera_info, warned)."""
+        if self.camera_info is None:
             return None
-        cached = self._intrinsics
-        if cached is not None and cached[0] is info and cached[1] == tuple(shape):
-            return cached[2]
         try:
-            intrinsics = intrinsics_from_camera_info(info)
+            return self._image_intrinsics(self.camera_info, shape)
         except GeometryError as err:
             self.warn_throttled("camera_info", f"camera_info unusable: {err}")
             return None
+
+    def _image_intrinsics(self, info: Any, shape: tuple[int, int]) -> CameraIntrinsics:
+        """Intrinsics of an (H, W) image from ``info`` (image_rectified, roi, binning; rescaled with a
+        warning when the sizes differ); cached per message. Raises GeometryError for unusable info."""
+        cached = self._intrinsics
+        if cached is not None and cached[0] is info and cached[1] == tuple(shape):
+            return cached[2]
+        intrinsics = intrinsics_for_image(info, self.config.image_rectified)
         if (intrinsics.height, intrinsics.width) != tuple(shape):
+            self.stats.on_publish("camera_info_size_mismatch")
+            self.warn_throttled("camera_size", f"image {shape[1]}x{shape[0]} differs from camera_info "
+                                               f"{intrinsics.width}x{intrinsics.height} (after roi/binning): "
+                                               "intrinsics rescaled; check the camera_info remap")
             intrinsics = intrinsics.scaled(shape[1], shape[0])
         self._intrinsics = (info, tuple(shape), intrinsics)
         return intrinsics
@@ -305,12 +315,14 @@ class SegmentationNode(Node):
         Uses the newest CameraInfo (rescaled to the frame) and the grid's camera pose (parameters
         or TF), as the occupancy grid does; without them the engine falls back to image rows.
         """
-        info = self.camera_info
-        if frame is None or info is None:
+        if frame is None or self.camera_info is None:
             return None
         try:
-            intrinsics = intrinsics_from_camera_info(info)
-            return self._ranges.get(intrinsics, self.mapper.pose, frame.labels.shape[:2], self.config.grid.max_range)
+            intrinsics = self._frame_intrinsics(frame.labels.shape[:2])
+            if intrinsics is None:
+                return None
+            m = self.mapper
+            return self._ranges.get(intrinsics, m.ground_pose, frame.labels.shape[:2], m.grid.max_range)
         except GeometryError as err:
             self.warn_throttled("ranges", f"query ranges unavailable, using image rows: {err}")
             return None
@@ -343,7 +355,7 @@ class SegmentationNode(Node):
                 self.mapper.set_pose(pose)
             if info is not self._applied_info:
                 # Parse and compare intrinsics only when a new CameraInfo arrived, not every frame.
-                self.mapper.set_camera_info(info)
+                self.mapper.set_intrinsics(self._image_intrinsics(info, labels.shape[:2]))
                 self._applied_info = info
             small = labels_for_grid(labels)
             if depth is not None:
@@ -370,7 +382,7 @@ class SegmentationNode(Node):
             raise GeometryError("no usable camera_info for the depth grid")
         m = self.mapper
         res = frame_depth_occupancy(
-            depth, labels, intrinsics, m.pose, m.grid, class_lut(m.drivable_classes, "drivable_classes"),
+            depth, labels, intrinsics, m.ground_pose, m.grid, class_lut(m.drivable_classes, "drivable_classes"),
             class_lut(m.obstacle_classes, "obstacle_classes"), self.config.depth_rules, stride=4,
         )
         scanner = m.scanner_for(scan_shape)
