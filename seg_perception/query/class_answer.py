@@ -16,7 +16,7 @@ from seg_perception.query.answer import QueryAnswer
 from seg_perception.query.attributes import MIN_COLOUR_FRACTION, colour_scores, dominant_colour
 from seg_perception.query.grounding import ParsedQuery
 from seg_perception.query.instances import Instance, Instances, attach_ranges, find_instances
-from seg_perception.query.selection import Choice, RegionMiss, choose
+from seg_perception.query.selection import Choice, OrdinalMiss, RegionMiss, choose
 
 
 @dataclass
@@ -52,7 +52,11 @@ def answer_class(ask: ClassQuery, confidence: np.ndarray | None, ranges: np.ndar
             return ask.answer
     _use_ranges(ask, ranges)
     colour = ask.parsed.colours[0] if ask.parsed.colours else None
-    choice = choose(ask.candidates, ask.parsed.spatial, colour, ask.plural, ask.labels.shape[1])
+    choice = choose(ask.candidates, ask.parsed.spatial, colour, ask.plural, ask.labels.shape[1], ask.parsed.ordinal)
+    if isinstance(choice, OrdinalMiss):
+        name = ask.answer.matched_class
+        ask.answer.message = f"no {choice.how} {name}: only {len(choice.candidates)} in the current frame ({ask.head})"
+        return ask.answer
     if isinstance(choice, RegionMiss):
         ask.answer.message = _region_miss(ask, choice)
         return ask.answer

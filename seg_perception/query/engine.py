@@ -69,6 +69,11 @@ def _embedding_mode(use_embeddings: bool | str | Path) -> tuple[str, str | None]
     )
 
 
+def _how(g: Grounding) -> str:
+    """How a phrase grounded, for messages ("synonym", "similarity 0.61")."""
+    return f"similarity {g.score:.2f}" if g.kind == "similarity" else _KIND_TEXT[g.kind]
+
+
 class QueryEngine:
     """Grounds phrases on a model's classes and selects instances in segmented frames.
 
@@ -121,7 +126,7 @@ class QueryEngine:
             threshold=SIMILARITY_THRESHOLD if threshold is None else float(threshold),
             margin=ANCHOR_MARGIN if margin is None else float(margin),
         )
-        self.detector_queries = DetectorQueries(detector)
+        self.detector_queries = DetectorQueries(detector, embedder, self._grounder.threshold, self._grounder.margin)
         self._status_lock = threading.Lock()
         self._ready = threading.Event()
         self._loader: threading.Thread | None = None
@@ -142,6 +147,7 @@ class QueryEngine:
             _lower_thread_priority()
         try:
             self._grounder.prepare_embeddings()
+            self.detector_queries.prepare_embeddings()
         except ModelError as err:
             with self._status_lock:
                 self._status = f"unavailable ({err}); grounding uses names and the lexicon only"
@@ -211,9 +217,16 @@ class QueryEngine:
             if early is not None:
                 return self._finish(early, t0)
             parsed, g = self.ground(str(text))
+            source = "segmentation class"
+            if not g.found or g.kind == "similarity":
+                dg = self.detector_queries.ground(parsed.head)
+                if dg.found and (not g.found or dg.kind != "similarity" or dg.score > g.score):
+                    g, source = dg, "detector class"
             if not g.found:
                 return self._finish(self._not_grounded(str(text), parsed, g), t0)
-            msg = f"no frame received yet ({quote(str(text))} -> {g.class_name}; ask again once images arrive)"
+            msg = (
+                f"no frame received yet ({quote(str(text))} -> {g.class_name}, {source}; ask again once images arrive)"
+            )
             return self._finish(QueryAnswer(False, msg, g.class_name, g.score, match_kind=g.kind), t0)
         except Exception as err:  # noqa: BLE001 - the service must answer, whatever happened
             _LOG.exception("query %r failed", text)
@@ -330,15 +343,19 @@ class QueryEngine:
             return early
         text = str(text)
         parsed, g = self.ground(text)
+        rival = ""
         if not g.found or g.kind == "similarity":
-            via_detector = self.detector_queries.answer(parsed, quote(text), rgb, *labels.shape)
-            if via_detector is not None:
-                return via_detector
+            dg = self.detector_queries.ground(parsed.head)
+            if dg.found and (not g.found or dg.kind != "similarity" or dg.score > g.score):
+                how = _how(dg) + (f"; segmentation's best: {g.class_name} {g.score:.2f}" if g.found else "")
+                return self.detector_queries.answer(parsed, quote(text), rgb, *labels.shape, dg, how)
+            if g.found and dg.found:
+                rival = f", segmentation class; detector's best: {dg.class_name} {dg.score:.2f}"
         if not g.found:
             ans = self._not_grounded(text, parsed, g)
             ans.mask = empty
             return ans
-        how = f"similarity {g.score:.2f}" if g.kind == "similarity" else _KIND_TEXT[g.kind]
+        how = _how(g) + rival
         notes = [f"ignored: {' '.join(parsed.context)}"] if parsed.context else []
         if len(parsed.colours) > 1:
             notes.append(f"used colour {parsed.colours[0]} only")

@@ -29,6 +29,7 @@ import numpy as np
 from seg_perception.query.embeddings import SentenceEmbedder
 from seg_perception.query.lexicon import LEXICON
 from seg_perception.query.minilm import english_words
+from seg_perception.query.ordinals import read_ordinal
 from seg_perception.query.text import (
     _IRREGULAR_PLURALS,
     PREPOSITIONS,
@@ -144,6 +145,7 @@ class ParsedQuery:
         colours: canonical colour names, in query order.
         spatial: canonical spatial selectors, in query order.
         want_all: "all"/"every"/"each"/"both" was said.
+        ordinal: 1-based position ("second" = 2), negative from the end ("last" = -1), or None.
     """
 
     text: str
@@ -152,6 +154,7 @@ class ParsedQuery:
     colours: list[str] = field(default_factory=list)
     spatial: list[str] = field(default_factory=list)
     want_all: bool = False
+    ordinal: int | None = None
 
 
 @dataclass(frozen=True)
@@ -331,6 +334,10 @@ class ClassGrounder:
                 parsed.spatial.append(SPATIAL_WORDS[word])
             elif word in QUANTIFIERS_ALL:
                 parsed.want_all = True
+            elif parsed.ordinal is None and (ordinal := read_ordinal(words, i)) is not None:
+                parsed.ordinal, used = ordinal
+                i += used
+                continue
             elif word in PREPOSITIONS:
                 if segments[-1]:
                     segments.append([])

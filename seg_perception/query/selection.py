@@ -1,6 +1,7 @@
 """Which instances a query's selectors pick: a superlative, a region, a colour, or the whole class.
 
-One rule applies, the first that fits: superlative words ("nearest", "leftmost") pick one
+One rule applies, the first that fits: an ordinal ("second from the left") counts along the
+first selector (left to right without one); superlative words ("nearest", "leftmost") pick one
 instance, region words filter them first; region words alone pick the extreme instance
 (singular) or filter (plural, or a single candidate); without selectors and colour the
 whole class is the answer; with a colour, the best-matching instance or all (plural).
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from seg_perception.query.instances import REGIONS, SUPERLATIVES, Instance, pick_one, region_filter
+from seg_perception.query.ordinals import ordinal_text, pick_ordinal, ranking_selector, ranking_text
 
 
 @dataclass
@@ -31,9 +33,22 @@ class RegionMiss:
     candidates: list[Instance]
 
 
+@dataclass
+class OrdinalMiss:
+    """Fewer candidates than the ordinal asks for; ``how`` is "second from the left" and so on."""
+
+    how: str
+    candidates: list[Instance]
+
+
 def choose(
-    candidates: list[Instance], spatial: list[str], colour: str | None, plural: bool, width: int
-) -> Choice | RegionMiss:
+    candidates: list[Instance],
+    spatial: list[str],
+    colour: str | None,
+    plural: bool,
+    width: int,
+    ordinal: int | None = None,
+) -> Choice | RegionMiss | OrdinalMiss:
     """Apply the first rule that fits (see module docstring) to non-empty ``candidates``.
 
     Args:
@@ -42,7 +57,13 @@ def choose(
         colour: the colour asked for, or None.
         plural: the phrase was plural or said "all".
         width: frame width in pixels (regions are halves and the middle third).
+        ordinal: 1-based position, negative from the end ("last" = -1), or None.
     """
+    if ordinal is not None:
+        selector = ranking_selector(spatial)
+        how = f"{ordinal_text(ordinal)} {ranking_text(selector)}"
+        pick = pick_ordinal(candidates, ordinal, selector, width)
+        return OrdinalMiss(how, candidates) if pick is None else Choice([pick], f"chose {how}")
     sups = [s for s in spatial if s in SUPERLATIVES]
     regions = [s for s in spatial if s in REGIONS]
     if sups:
