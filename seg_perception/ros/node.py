@@ -21,9 +21,11 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import OccupancyGrid
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan, RegionOfInterest
 
 from seg_perception.assembly import build_mapper
@@ -38,7 +40,6 @@ from seg_perception.conversions.occupancy import grid_to_msg, ranges_to_scan_msg
 from seg_perception.depth.grid import frame_depth_occupancy
 from seg_perception.errors import ConfigError, GeometryError, ModelError, SegPerceptionError
 from seg_perception.geometry.camera import CameraIntrinsics
-from seg_perception.geometry.camera_info import intrinsics_for_image
 from seg_perception.geometry.classes import class_lut
 from seg_perception.geometry.ground_range import GroundRangeCache
 from seg_perception.geometry.mapper import MapperOutput
@@ -46,6 +47,7 @@ from seg_perception.model_spec import ModelSpec
 from seg_perception.node_config import NodeConfig
 from seg_perception.pipeline import Frame, Segmenter, overlay
 from seg_perception.query.engine import QueryAnswer, QueryEngine
+from seg_perception.ros.camera_state import CameraState
 from seg_perception.ros.depth_input import DepthInput
 from seg_perception.ros.diagnostics import build_diagnostics
 from seg_perception.ros.label_info import publish_label_info
@@ -113,14 +115,20 @@ class SegmentationNode(Node):
             ReliabilityPolicy.BEST_EFFORT if cfg.qos_reliability == "best_effort" else ReliabilityPolicy.RELIABLE
         )
         image_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=cfg.qos_depth, reliability=reliability)
-        if cfg.image_transport == "compressed":
-            self._image_sub = self.create_subscription(CompressedImage, "image/compressed", self._on_image, image_qos)
-        else:
-            self._image_sub = self.create_subscription(Image, "image", self._on_image, image_qos)
+        # qos.* give the default profile; rclpy's standard overrides (qos_overrides./<topic>.subscription.*)
+        # win over them. An incompatible publisher (a best-effort camera for a reliable subscription)
+        # is warned about and counted instead of meaning silence.
+        image_type, image_topic = (CompressedImage, "image/compressed") if cfg.image_transport == "compressed" else (
+            Image, "image")
+        self._image_sub = self.create_subscription(
+            image_type, image_topic, self._on_image, image_qos,
+            qos_overriding_options=QoSOverridingOptions.with_default_policies(),
+            event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos),
+        )
         self._info_sub = self.create_subscription(
             CameraInfo, "camera_info", self._on_camera_info, qos_profile_sensor_data
         )
-        self.camera_info: CameraInfo | None = None
+        self.camera = CameraState(self.stats, self.warn_throttled)
 
         self.labels_pub = self.create_publisher(Image, "~/labels", 10)
         self.confidence_pub = self.create_publisher(Image, "~/confidence", 10)
@@ -130,7 +138,6 @@ class SegmentationNode(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._label_info_pub = publish_label_info(self, self.spec.class_names)
         self._depth = DepthInput(self, self.stats, self.warn_throttled, cfg.depth_slop) if cfg.depth_enabled else None
-        self._intrinsics: tuple[Any, tuple[int, int], CameraIntrinsics] | None = None
         self._diag_group = MutuallyExclusiveCallbackGroup()
         self._diag_timer = self.create_timer(cfg.diagnostics_period, self._publish_diagnostics, self._diag_group)
 
@@ -164,8 +171,14 @@ class SegmentationNode(Node):
             self._pending = (msg, time.monotonic())
             self._lock.notify()
 
+    def _on_incompatible_qos(self, event: Any) -> None:
+        self.stats.on_publish("incompatible_qos")
+        self.warn_throttled("qos", f"a publisher on {self._image_sub.topic_name} has incompatible QoS (policy "
+                                   f"{getattr(event, 'last_policy_kind', '?')}); no frames flow from it. The node "
+                                   f"subscribes {self.config.qos_reliability}: set qos.reliability to match the camera")
+
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        self.camera_info = msg
+        self.camera.info = msg
 
     def _prepare_config(self, config: NodeConfig) -> Any:
         """The grid mapper for a changed config (on-set callback); ConfigError refuses the change."""
@@ -180,7 +193,6 @@ class SegmentationNode(Node):
         if pending is not None:
             self.config, self.mapper = pending
             self._applied_info = None  # the new mapper needs the camera intrinsics again
-            self._intrinsics = None  # image_rectified may have changed
             self.get_logger().info("parameters changed: applied from this frame on")
 
     def warn_throttled(self, key: str, text: str) -> None:
@@ -224,7 +236,7 @@ class SegmentationNode(Node):
         cfg = self.config
         depth = None
         if self._depth is not None:
-            depth = self._depth.for_frame(header, seg.labels.shape[:2], cfg.depth_slop, self.camera_info is not None)
+            depth = self._depth.for_frame(header, seg.labels.shape[:2], cfg.depth_slop, self.camera.info is not None)
         self.labels_pub.publish(numpy_to_image_msg(seg.labels, "mono8", header, msg_cls=Image))
         self.stats.on_publish("labels")
         if want_conf and seg.confidence is not None:
@@ -234,7 +246,7 @@ class SegmentationNode(Node):
             over = overlay(rgb, seg.labels, self.spec.colors, self.config.overlay_alpha)
             self.overlay_pub.publish(numpy_to_image_msg(over, "rgb8", header, msg_cls=Image))
             self.stats.on_publish("overlay")
-        intrinsics = self._frame_intrinsics(seg.labels.shape[:2]) if depth is not None else None
+        intrinsics = self._intrinsics(seg.labels.shape[:2]) if depth is not None else None
         if depth is not None and intrinsics is not None and self._depth is not None:
             self._depth.publish_points(depth, seg.labels, rgb, intrinsics, header, cfg.depth_points_decimation,
                                        cfg.depth_points_rgb)
@@ -270,37 +282,14 @@ class SegmentationNode(Node):
         self.stats.on_publish("query_answers")
         return response
 
-    def _frame_intrinsics(self, shape: tuple[int, int]) -> CameraIntrinsics | None:
-        """:meth:`_image_intrinsics` of the newest camera_info, or None (no or unusable camera_info, warned)."""
-        if self.camera_info is None:
-            return None
-        try:
-            return self._image_intrinsics(self.camera_info, shape)
-        except GeometryError as err:
-            self.warn_throttled("camera_info", f"camera_info unusable: {err}")
-            return None
-
-    def _image_intrinsics(self, info: Any, shape: tuple[int, int]) -> CameraIntrinsics:
-        """Intrinsics of an (H, W) image from ``info`` (image_rectified, roi, binning; rescaled with a
-        warning when the sizes differ); cached per message. Raises GeometryError for unusable info."""
-        cached = self._intrinsics
-        if cached is not None and cached[0] is info and cached[1] == tuple(shape):
-            return cached[2]
-        intrinsics = intrinsics_for_image(info, self.config.image_rectified)
-        if (intrinsics.height, intrinsics.width) != tuple(shape):
-            self.stats.on_publish("camera_info_size_mismatch")
-            self.warn_throttled("camera_size", f"image {shape[1]}x{shape[0]} differs from camera_info "
-                                               f"{intrinsics.width}x{intrinsics.height} (after roi/binning): "
-                                               "intrinsics rescaled; check the camera_info remap")
-            intrinsics = intrinsics.scaled(shape[1], shape[0])
-        self._intrinsics = (info, tuple(shape), intrinsics)
-        return intrinsics
+    def _intrinsics(self, shape: tuple[int, int]) -> CameraIntrinsics | None:
+        return self.camera.intrinsics(shape, self.config.image_rectified)
 
     def _fill_position(self, response: Any, ans: QueryAnswer, frame: Frame) -> None:
         """has_position/position/extent from the frame's depth under the answer's mask (optical frame)."""
         if not ans.found or frame.depth is None or self._depth is None:
             return
-        intrinsics = self._frame_intrinsics(frame.labels.shape[:2])
+        intrinsics = self._intrinsics(frame.labels.shape[:2])
         pos = self._depth.position(ans.mask, frame.depth, intrinsics) if intrinsics is not None else None
         if pos is None:
             return
@@ -315,10 +304,10 @@ class SegmentationNode(Node):
         Uses the newest CameraInfo (rescaled to the frame) and the grid's camera pose (parameters
         or TF), as the occupancy grid does; without them the engine falls back to image rows.
         """
-        if frame is None or self.camera_info is None:
+        if frame is None or self.camera.info is None:
             return None
         try:
-            intrinsics = self._frame_intrinsics(frame.labels.shape[:2])
+            intrinsics = self._intrinsics(frame.labels.shape[:2])
             if intrinsics is None:
                 return None
             m = self.mapper
@@ -338,7 +327,7 @@ class SegmentationNode(Node):
         """
         if self.grid_pub.get_subscription_count() == 0 and self.scan_pub.get_subscription_count() == 0:
             return None  # nobody listens: the projection costs nothing
-        info = self.camera_info
+        info = self.camera.info
         if info is None:
             if not self._warned_no_info:
                 self._warned_no_info = True
@@ -355,7 +344,8 @@ class SegmentationNode(Node):
                 self.mapper.set_pose(pose)
             if info is not self._applied_info:
                 # Parse and compare intrinsics only when a new CameraInfo arrived, not every frame.
-                self.mapper.set_intrinsics(self._image_intrinsics(info, labels.shape[:2]))
+                rectified = self.config.image_rectified
+                self.mapper.set_intrinsics(self.camera.intrinsics_of(info, labels.shape[:2], rectified))
                 self._applied_info = info
             small = labels_for_grid(labels)
             if depth is not None:
@@ -377,7 +367,7 @@ class SegmentationNode(Node):
 
     def _depth_grid(self, labels: np.ndarray, depth: np.ndarray, scan_shape: tuple[int, int]) -> MapperOutput:
         """Depth-aware grid of one frame (camera_info already applied to the mapper); scan from it."""
-        intrinsics = self._frame_intrinsics(labels.shape[:2])
+        intrinsics = self._intrinsics(labels.shape[:2])
         if intrinsics is None:
             raise GeometryError("no usable camera_info for the depth grid")
         m = self.mapper

@@ -26,7 +26,7 @@ from rclpy.parameter import Parameter
 
 from seg_perception.errors import ConfigError
 from seg_perception.node_config import NodeConfig
-from seg_perception.node_params import PARAMETERS, ParamDef
+from seg_perception.node_params import BY_NAME, PARAMETERS, ParamDef
 
 _TYPES = {
     "bool": (ParameterType.PARAMETER_BOOL, Parameter.Type.BOOL),
@@ -108,8 +108,12 @@ class LiveParameters:
         """Validate a batch of changes as a whole; store it for the next frame when valid."""
         changes = {}
         for p in params:
+            if p.name not in BY_NAME:
+                continue  # rclpy's own (qos_overrides.*, use_sim_time): declared and guarded by rclpy
             value = p.value
             changes[p.name] = list(value) if isinstance(value, list | tuple) or hasattr(value, "tolist") else value
+        if not changes:
+            return SetParametersResult(successful=True)
         with self._lock:
             try:
                 config = self._config.with_changes(changes)
