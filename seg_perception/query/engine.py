@@ -347,7 +347,10 @@ class QueryEngine:
         if not g.found or g.kind == "similarity":
             dg = self.detector_queries.ground(parsed.head)
             if dg.found and (not g.found or dg.kind != "similarity" or dg.score > g.score):
-                how = _how(dg) + (f"; segmentation's best: {g.class_name} {g.score:.2f}" if g.found else "")
+                best = (g.class_name, g.score) if g.found else g.closest
+                how = _how(dg) + (
+                    f"; segmentation's best: {best[0]} {best[1]:.2f}" if best and dg.kind == "similarity" else ""
+                )
                 return self.detector_queries.answer(parsed, quote(text), rgb, *labels.shape, dg, how)
             if g.found and dg.found:
                 rival = f", segmentation class; detector's best: {dg.class_name} {dg.score:.2f}"

@@ -120,3 +120,24 @@ def test_bad_model_path():
     bg = QueryEngine(CAMVID_CLASSES, use_embeddings="/nonexistent/model", background=True)
     assert not bg.wait_for_embeddings(timeout=60)
     assert bg.embedding_status.startswith("unavailable")
+
+
+def test_embedding_fallback_covers_detector_classes(embedder: SentenceEmbedder) -> None:
+    """Phrases in neither lexicon are matched by embeddings against both vocabularies; the message names the source."""
+    from seg_perception.detection import Detection, Detector
+
+    class OneDog(Detector):
+        def detect(self, rgb: np.ndarray, min_score: float = 0.3) -> list[Detection]:
+            return [Detection("Dog", 0.8, (10.0, 10.0, 30.0, 20.0)), Detection("Cat", 0.7, (50.0, 10.0, 30.0, 20.0))]
+
+    eng = QueryEngine(CAMVID_CLASSES, use_embeddings="auto", detector=OneDog())
+    if not eng.embeddings_active:
+        pytest.skip(eng.embedding_status)
+    rgb = np.random.default_rng(0).integers(0, 255, (60, 100, 3), dtype=np.uint8)
+    labels = np.zeros((60, 100), np.uint8)
+    for phrase, target in (("canine", "Dog"), ("feline", "Cat")):
+        ans = eng.answer(phrase, rgb, labels)
+        assert ans.found and ans.matched_class == target and ans.match_kind == "similarity", ans.message
+        assert "detector class, similarity" in ans.message and "segmentation's best" in ans.message
+    no_frame = eng.answer_no_frame("canine")
+    assert not no_frame.found and "Dog, detector class" in no_frame.message

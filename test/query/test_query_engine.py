@@ -81,6 +81,12 @@ def _union(street, *names: str) -> np.ndarray:
         ("the white person", ("ped_middle",)),
         ("the nearest car", ("red_car",)),
         ("the biggest car on the right", ("blue_car",)),
+        ("the second pedestrian from the left", ("ped_middle",)),
+        ("the second person from the right", ("ped_middle",)),
+        ("the last pedestrian", ("ped_right",)),
+        ("the first pedestrian from the left", ("ped_left",)),
+        ("the second car from the left", ("blue_car",)),
+        ("the second largest pedestrian", ("ped_left",)),
     ],
 )
 def test_selection_matches_truth(engine: QueryEngine, street, text: str, truth: tuple[str, ...]):
@@ -88,6 +94,11 @@ def test_selection_matches_truth(engine: QueryEngine, street, text: str, truth: 
     assert ans.found, ans.message
     assert np.array_equal(ans.mask > 0, _union(street, *truth)), (text, ans.message)
     assert ans.selected == len(truth)
+
+
+def test_ordinal_beyond_the_instances(engine: QueryEngine, street):
+    ans = _ask(engine, street, "the third car from the left")
+    assert not ans.found and "third from the left" in ans.message and "only 2" in ans.message
 
 
 def test_nearest_uses_ranges_when_given(engine: QueryEngine, street):
