@@ -6,8 +6,8 @@ When not given:
   ends in ``_gt``/``/gt`` or contains ``ground_truth``; "none" disables it.
 - image: the Image/CompressedImage topics minus ground truth, this project's outputs
   (``/seg_perception/...``) and topics whose last name part mentions labels, overlay,
-  confidence or mask; ``X/compressed`` is dropped when ``X`` is a candidate too. One
-  left: used; several: BagError listing them.
+  confidence or mask, and depth topics (``is_depth_name``); ``X/compressed`` is dropped
+  when ``X`` is a candidate too. One left: used; several: BagError listing them.
 - camera_info: ``<image namespace>/camera_info``, else the bag's only CameraInfo topic.
 """
 
@@ -30,6 +30,12 @@ class BagTopics:
     count: int
     gt: str | None = None
     camera_info: str | None = None
+
+
+def is_depth_name(topic: str) -> bool:
+    """Whether a topic name is a depth camera's (``.../depth/...``, ``..._depth...``, ``aligned_depth_to_color``)."""
+    parts = topic.split("/")
+    return "depth" in parts or any(p.startswith("aligned_depth") or p.endswith("_depth") for p in parts)
 
 
 def _is_gt_name(topic: str) -> bool:
@@ -78,6 +84,7 @@ def select_topics(
             and not t.startswith("/seg_perception/")
             and not any(w in t.rsplit("/", 1)[-1] for w in _NOT_CAMERA)
             and not _is_gt_name(t)
+            and not is_depth_name(t)
         ]
         cands = [t for t in cands if not (t.endswith("/compressed") and t[: -len("/compressed")] in cands)]
         if not cands:

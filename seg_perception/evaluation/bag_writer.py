@@ -10,6 +10,8 @@ Dataset bags (``make_bag``) carry, per frame, with one shared header (stamp, fra
 - ``/camera/image_raw/compressed`` sensor_msgs/CompressedImage (only when asked: jpeg or png)
 - ``/camera/camera_info``          sensor_msgs/CameraInfo
 - ``/camera/labels_gt``            sensor_msgs/Image ``mono8`` ground-truth class ids
+- RGB-D frames (a third tuple element, ``rgbd_bag.RgbdExtras``): the depth and truth topics
+  of ``rgbd_bag`` (synthetic data; CamVid has no depth)
 
 Stamps start at ``start_ns`` and advance by 1/rate seconds; the bag's receive time of
 each message equals its header stamp.
@@ -27,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from seg_perception.camvid import CAMVID_CLASSES
 from seg_perception.conversions.image import encode_compressed, image_fields
 from seg_perception.errors import BagError
 from seg_perception.evaluation.bags import (
@@ -45,6 +48,15 @@ from seg_perception.evaluation.bags import (
     stamp_ns,
 )
 from seg_perception.evaluation.camera_config import camera_for_image
+from seg_perception.evaluation.rgbd_bag import (
+    DEPTH_TOPIC,
+    MARKER_ARRAY,
+    TRUTH_GRID_TOPIC,
+    TRUTH_OBJECTS_TOPIC,
+    RgbdExtras,
+    depth_message,
+    objects_message,
+)
 from seg_perception.geometry.camera import CameraIntrinsics
 
 
@@ -200,7 +212,7 @@ class MakeBagResult:
 
 
 def make_bag(
-    frames: Iterable[tuple[np.ndarray, np.ndarray | None]],
+    frames: Iterable[tuple[np.ndarray, np.ndarray | None] | tuple[np.ndarray, np.ndarray | None, Any]],
     out: str | Path,
     *,
     rate_hz: float = 15.0,
@@ -210,8 +222,10 @@ def make_bag(
     frame_id: str = FRAME_ID,
     start_ns: int = DEFAULT_START_NS,
     on_frame: Callable[[int], None] | None = None,
+    class_names: tuple[str, ...] = CAMVID_CLASSES,
+    camera: CameraIntrinsics | None = None,
 ) -> MakeBagResult:
-    """Write a camera stream of (HxWx3 uint8 RGB, HxW uint8 labels or None) frames as a bag.
+    """Write a camera stream of (HxWx3 uint8 RGB, HxW uint8 labels or None[, RGB-D extras]) frames as a bag.
 
     Args:
         frames: images with optional ground truth, in time order.
@@ -222,6 +236,8 @@ def make_bag(
         camera_config: node params file with camera_info (see ``camera_for_image``).
         frame_id: header frame_id (camera optical frame).
         on_frame: called with the frame index after each frame (progress).
+        class_names: names of the truth objects' class ids (RGB-D extras only).
+        camera: the frames' intrinsics (synthetic data); overrides ``camera_config``.
     """
     if not rate_hz > 0:
         raise BagError(f"rate must be > 0 Hz, got {rate_hz}")
@@ -247,10 +263,12 @@ def make_bag(
             msgs = writer.msgs
             for name, msgtype in topics.items():
                 writer.add_topic(name, msgtype)
-            for rgb, labels in itertools.chain([first], it):
+            for item in itertools.chain([first], it):
+                rgb, labels = item[0], item[1]
                 h, w = rgb.shape[:2]
                 if cam is None:
-                    cam, cam_source = camera_for_image(w, h, camera_config)
+                    cam, cam_source = (camera, "the renderer") if camera is not None else camera_for_image(
+                        w, h, camera_config)
                     size = (h, w)
                 elif size != (h, w):
                     # One CameraInfo per stream: a size change means the frames are not one camera.
@@ -270,6 +288,8 @@ def make_bag(
                         writer.add_topic(GT_TOPIC, IMAGE)
                         topics[GT_TOPIC] = IMAGE
                     writer.write(GT_TOPIC, msgs.image(labels, "mono8", header), ns)
+                if len(item) > 2 and item[2] is not None:
+                    _write_rgbd(writer, topics, item[2], header, ns, (h, w), n, class_names)
                 last_ns = ns
                 n += 1
                 if on_frame:
@@ -280,3 +300,33 @@ def make_bag(
             shutil.rmtree(out, ignore_errors=True)
         raise
     return MakeBagResult(out, n, storage, topics, cam_source, (last_ns - start_ns) / 1e9)
+
+
+def _write_rgbd(
+    writer: BagWriter,
+    topics: dict[str, str],
+    extras: RgbdExtras,
+    header: Any,
+    ns: int,
+    size: tuple[int, int],
+    n: int,
+    class_names: tuple[str, ...],
+) -> None:
+    """Depth (16UC1 mm) and, when the frame has them, the truth grid and objects (``rgbd_bag``)."""
+    if extras.depth_m.shape != size:
+        raise BagError(f"frame {n}: depth {extras.depth_m.shape[::-1]} differs from image {size[1]}x{size[0]}")
+    out: list[tuple[str, str, Any]] = [(DEPTH_TOPIC, IMAGE, depth_message(writer.msgs, extras.depth_m, header))]
+    grid = getattr(extras, "truth_grid", None)
+    if grid is not None:
+        spec = extras.grid
+        grid_hdr = writer.msgs.header(ns, spec.frame_id)
+        out.append((TRUTH_GRID_TOPIC, OCCUPANCY_GRID,
+                    writer.msgs.occupancy_grid(grid, grid_hdr, spec.resolution, (spec.x_min, spec.y_min))))
+    objects = getattr(extras, "objects", None)
+    if objects is not None:
+        out.append((TRUTH_OBJECTS_TOPIC, MARKER_ARRAY, objects_message(writer.msgs, objects, header, class_names)))
+    for topic, msgtype, msg in out:
+        if topic not in topics:
+            writer.add_topic(topic, msgtype)
+            topics[topic] = msgtype
+        writer.write(topic, msg, ns)

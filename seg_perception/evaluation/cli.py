@@ -16,7 +16,7 @@ from tqdm import tqdm
 from seg_perception import demo
 from seg_perception.backends.cli import add_model_args
 from seg_perception.errors import ConfigError, SegPerceptionError
-from seg_perception.evaluation.session import make_grid_fn, open_segmenter, resolve_model_path
+from seg_perception.evaluation.session import make_grid_fn, make_rgbd_evaluator, open_segmenter, resolve_model_path
 
 if TYPE_CHECKING:
     from seg_perception.evaluation.bag_report import ReportPaths
@@ -27,8 +27,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _add_dataset_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="dataset folder (CamVid layout)")
+def _add_dataset_args(p: argparse.ArgumentParser, data_required: bool = True) -> None:
+    p.add_argument("--data", required=data_required, help="dataset folder (CamVid layout)")
     p.add_argument("--split", default="test", help="split name: DIR/<split>.txt (default test)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N samples")
 
@@ -96,6 +96,12 @@ def _cmd_make_bag(args: argparse.Namespace) -> int:
     from seg_perception.evaluation.bag_writer import make_bag
     from seg_perception.evaluation.datasets import SegmentationDataset
 
+    if args.synthetic:
+        return _make_synthetic_bag(args)
+    if args.data is None:
+        raise ConfigError("make-bag needs --data DIR (a CamVid-layout dataset) or --synthetic SCENE")
+    if args.depth:
+        raise ConfigError("--depth: a CamVid-layout dataset has no depth; use --synthetic SCENE for an RGB-D bag")
     # Natural name order keeps each sequence together and its frames in time order.
     dataset = SegmentationDataset(args.data, args.split, limit=args.limit, sort=True)
     bar = tqdm(total=len(dataset), desc="make-bag", unit="frame", disable=args.no_progress)
@@ -122,6 +128,31 @@ def _cmd_make_bag(args: argparse.Namespace) -> int:
     return 0
 
 
+def _make_synthetic_bag(args: argparse.Namespace) -> int:
+    """``make-bag --synthetic``: an RGB-D sequence with depth, exact truth and the rig's params file."""
+    from seg_perception.evaluation.bag_writer import make_bag
+    from seg_perception.evaluation.rgbd_bag import write_params
+    from seg_perception.synthetic.rgbd_scenes import rgbd_rig, rgbd_sequence
+
+    if args.data is not None:
+        raise ConfigError("--synthetic and --data exclude each other")
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError as err:
+        raise ConfigError(f"--size must be WIDTHxHEIGHT, got {args.size!r}") from err
+    n = args.limit or 30
+    rig = rgbd_rig(args.synthetic, height, width)
+    bar = tqdm(total=n, desc="make-bag", unit="frame", disable=args.no_progress)
+    frames = ((f.rgb, f.labels, f) for f in rgbd_sequence(args.synthetic, n, height, width))
+    with bar:
+        result = make_bag(frames, args.out, rate_hz=args.rate, storage=args.format, compressed=args.compressed,
+                          frame_id=args.frame_id, on_frame=lambda _n: bar.update(1), camera=rig.intrinsics)
+    params = write_params(result.path, rig.node_params())
+    print(f"wrote {result.frames} synthetic RGB-D frames ({args.synthetic}, {width}x{height}, {args.rate:g} Hz, "
+          f"{result.storage}) to {result.path}: {', '.join(result.topics)}; rig parameters in {params}")
+    return 0
+
+
 # --------------------------------------------------------------------------- eval-bag
 
 
@@ -133,15 +164,22 @@ def _cmd_eval_bag(args: argparse.Namespace) -> int:
     from seg_perception.evaluation.bag_report import write_bag_report
     from seg_perception.evaluation.eval_bag import evaluate_bag
     from seg_perception.evaluation.report import pct
+    from seg_perception.evaluation.rgbd_bag import params_beside
+    from seg_perception.evaluation.rgbd_eval import rgbd_markdown
 
+    config = args.camera_config
+    if config is None and params_beside(args.bag) is not None:
+        config = str(params_beside(args.bag))
+        print(f"camera and grid parameters from {config} (the bag's rig; --camera-config overrides)")
     with open_segmenter(args.model, args.backend) as (segmenter, info):
         spec = segmenter.spec
         result = evaluate_bag(
             args.bag,
             segmenter,
             **topic_overrides(args),
-            grid_fn=make_grid_fn(spec, args.camera_config),
-            camera_config=args.camera_config,
+            grid_fn=make_grid_fn(spec, config),
+            rgbd=make_rgbd_evaluator(spec, config, args.depth_topic),
+            camera_config=config,
             write_bag=args.write_bag,
             write_storage=args.write_format,
             progress=not args.no_progress,
@@ -156,6 +194,7 @@ def _cmd_eval_bag(args: argparse.Namespace) -> int:
         latency={**result.latency, **({"total": result.total_ms} if result.total_ms else {})},
         strip=result.strip,
         colors=spec.colors,
+        appendix=rgbd_markdown(result.rgbd),
     )
     lat = summary["latency_ms"].get("total", {})
     acc = (
@@ -167,8 +206,24 @@ def _cmd_eval_bag(args: argparse.Namespace) -> int:
         f"{result.frames} frames from {result.topics.image}: {acc}; latency median {lat.get('median', 0):.1f} ms, "
         f"p95 {lat.get('p95', 0):.1f} ms -> {args.json}"
         + (f"; wrote {result.written_bag}" if result.written_bag else "")
+        + _rgbd_line(result.rgbd)
     )
     return 0
+
+
+def _rgbd_line(section: dict[str, Any] | None) -> str:
+    """The terminal line's RGB-D part: depth-grid and flat-grid range errors and the position error."""
+    if not section:
+        return ""
+    parts = [f"; depth on {section['frames_with_depth']} frames"]
+    for name in ("depth", "flat"):
+        err = section.get(f"{name}_grid", {}).get("obstacle_range_error_m")
+        if err is not None:
+            parts.append(f"{name} grid obstacle range error {100 * err:.1f} cm")
+    pos = section.get("positions") or {}
+    if pos.get("median_error_m") is not None:
+        parts.append(f"position error median {100 * pos['median_error_m']:.1f} cm ({pos['found']}/{pos['objects']})")
+    return ", ".join(parts)
 
 
 def _cmd_eval_bag_live(args: argparse.Namespace) -> int:
@@ -257,9 +312,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write a dataset split as a ROS 2 bag (camera stream with ground truth)",
         description="Write DIR/<split>.txt as a camera stream: /camera/image_raw (rgb8), /camera/camera_info, "
         "/camera/labels_gt (mono8, same header), optionally /camera/image_raw/compressed; frames in name order, "
-        "stamps advancing at --rate.",
+        "stamps advancing at --rate. --synthetic SCENE writes an exact RGB-D sequence instead: also "
+        "/camera/aligned_depth_to_color/image_raw (16UC1 mm, registered to the colour image), /truth/occupancy_grid "
+        "(exact occupancy around base_link), /truth/objects (MarkerArray: visible objects' centres and extents, "
+        "optical frame) and seg_perception.yaml (the rig's node parameters) in the bag folder. CamVid has no depth.",
     )
-    _add_dataset_args(p)
+    _add_dataset_args(p, data_required=False)
+    p.add_argument("--synthetic", choices=("street", "overhang", "ramp"), default=None,
+                   help="write a synthetic RGB-D sequence (depth + exact truth) instead of --data; --limit = frames "
+                        "(default 30)")
+    p.add_argument("--size", default="480x360", help="--synthetic: image WIDTHxHEIGHT (default %(default)s)")
+    p.add_argument("--depth", action="store_true",
+                   help="write depth: only --synthetic has it (always written there); CamVid has no depth")
     p.add_argument("--out", required=True, help="output bag folder (must not exist)")
     p.add_argument("--rate", type=float, default=15.0, help="frame rate in Hz (default 15)")
     p.add_argument("--format", choices=("mcap", "sqlite3"), default="mcap", help="storage (default mcap)")
@@ -291,6 +355,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_bag_args(p)
     p.add_argument("--write-bag", default=None, help="also write a bag with the input plus /seg_perception/* outputs")
     p.add_argument("--write-format", choices=("mcap", "sqlite3"), default="mcap", help="storage of --write-bag")
+    p.add_argument("--depth-topic", default=None,
+                   help="offline: depth Image topic (default /camera/aligned_depth_to_color/image_raw or the one "
+                        "'depth' topic; 'none'); --live ignores depth")
     p.add_argument("--live", action="store_true", help="run the real ROS node and play the bag into it")
     p.add_argument("--rate-scale", type=float, default=1.0, help="--live: playback speed factor (default 1)")
     p.add_argument(

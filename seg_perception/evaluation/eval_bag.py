@@ -14,6 +14,10 @@ nav_msgs/OccupancyGrid data order (0 free, 100 occupied, -1 unknown) and ``stats
 dict of numbers per frame (aggregated as mean/min/max). Optional non-aggregated stats
 keys describe the grid for ``--write-bag``: ``resolution`` (m/cell), ``origin_x``,
 ``origin_y`` (m, corner of cell (0, 0)) and ``frame_id`` (default ``base_link``).
+
+Depth: with an ``rgbd`` evaluator and a depth topic in the bag, each frame's grid is the
+depth-aware one (as the node publishes it) and the report gains an ``rgbd`` section
+(``rgbd_eval``); a bag without depth evaluates as before.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from seg_perception.evaluation.bags import IMAGE, OCCUPANCY_GRID, BagReader, sta
 from seg_perception.evaluation.camera_config import camera_for_image
 from seg_perception.evaluation.matching import GroundTruth, StripFrame, strip_indices
 from seg_perception.evaluation.metrics import ConfusionMatrix, latency_summary, scalar_stats
+from seg_perception.evaluation.rgbd_eval import RgbdEvaluator
 from seg_perception.pipeline import Segmenter, overlay
 
 log = logging.getLogger(__name__)
@@ -64,6 +69,8 @@ class BagEvalResult(BagScore):
     grid_frames: int = 0
     wall_s: float = 0.0
     written_bag: Path | None = None
+    #: the RGB-D section (``RgbdEvaluator.to_dict``); None without depth
+    rgbd: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         counts = {"frames": self.frames, "frames_with_gt": self.frames_with_gt, "rejected_frames": self.rejected}
@@ -75,6 +82,8 @@ class BagEvalResult(BagScore):
         out["wall_fps"] = self.frames / self.wall_s if self.wall_s > 0 else None
         if self.grid_frames:
             out["grid"] = {"frames": self.grid_frames, **scalar_stats(self.grid_stats)}
+        if self.rgbd is not None:
+            out["rgbd"] = self.rgbd
         if self.written_bag is not None:
             out["written_bag"] = str(self.written_bag)
         if self.damage is not None:
@@ -96,6 +105,7 @@ def evaluate_bag(
     strip_frames: int = 4,
     progress: bool = True,
     strict: bool = False,
+    rgbd: RgbdEvaluator | None = None,
 ) -> BagEvalResult:
     """Segment every image of ``bag`` and score it against ground truth matched by stamp.
 
@@ -112,6 +122,7 @@ def evaluate_bag(
         strip_frames: how many evenly spaced frames to keep for the report strip.
         progress: show a tqdm progress bar on stderr.
         strict: refuse a truncated bag (BagError) instead of scoring its intact frames.
+        rgbd: depth grid and RGB-D scores when the bag has depth (needs ``grid_fn`` and camera_info).
 
     Raises BagError for missing/corrupt bags, missing topics, no decodable images, ground
     truth of another size than its image, or a ground-truth topic that matches no image.
@@ -127,6 +138,8 @@ def evaluate_bag(
             raise BagError("--write-bag needs a ROS 2 input bag (this one is ROS 1)")
 
         truth = GroundTruth(reader, topics.gt) if topics.gt is not None else None
+        if rgbd is not None and (grid_fn is None or not rgbd.attach(reader)):
+            rgbd = None
         if truth is not None:
             result.confusion = ConfusionMatrix(spec.num_classes, spec.ignore_index, spec.class_names)
         # CameraInfo is tiny: index it all so each image gets the one with its stamp (or the newest
@@ -209,6 +222,9 @@ def evaluate_bag(
                                     grid_info[key] = val
                                 elif isinstance(val, (int, float, np.number)) and not isinstance(val, bool):
                                     result.grid_stats.setdefault(key, []).append(float(val))
+                        if rgbd is not None and info_msg is not None:
+                            depth_grid = rgbd.frame(ns, seg.labels, info_msg)
+                            grid = depth_grid if depth_grid is not None else grid  # what the node publishes
                     result.total_ms.append(frame_ms)
                     if index in keep:
                         result.strip.append(
@@ -226,6 +242,8 @@ def evaluate_bag(
             writer.__exit__(None, None, None)
         if writer is not None:
             result.written_bag = Path(write_bag)  # type: ignore[arg-type]
+    if rgbd is not None:
+        result.rgbd = rgbd.to_dict()
     if reader.damage is not None:
         result.damage = reader.damage.to_dict()
         result.warnings.append(reader.damage.describe())

@@ -54,12 +54,8 @@ def make_grid_fn(spec: ModelSpec, camera_config: str | None) -> Any:
     parameters of the node params file ``camera_config`` (None = the default config).
     """
     from seg_perception.assembly import build_mapper, grid_stats
-    from seg_perception.evaluation.camera_config import default_camera_config_path
-    from seg_perception.node_config import NodeConfig
 
-    path = Path(camera_config) if camera_config else default_camera_config_path()
-    cfg = NodeConfig.from_yaml(path) if path.exists() else NodeConfig()
-    mapper = build_mapper(cfg, spec)
+    mapper = build_mapper(_node_config(camera_config), spec)
 
     def grid_fn(labels: Any, camera_info_msg: Any) -> tuple[Any, dict[str, Any]]:
         mapper.set_camera_info(camera_info_msg)
@@ -69,3 +65,21 @@ def make_grid_fn(spec: ModelSpec, camera_config: str | None) -> Any:
         return out.grid, {**grid_stats(out.grid), **meta}
 
     return grid_fn
+
+
+def _node_config(camera_config: str | None) -> Any:
+    """The NodeConfig of the params file ``camera_config`` (None: the default config; defaults when absent)."""
+    from seg_perception.evaluation.camera_config import default_camera_config_path
+    from seg_perception.node_config import NodeConfig
+
+    path = Path(camera_config) if camera_config else default_camera_config_path()
+    return NodeConfig.from_yaml(path) if path.exists() else NodeConfig()
+
+
+def make_rgbd_evaluator(spec: ModelSpec, camera_config: str | None, depth_topic: str | None = None) -> Any:
+    """``eval_bag``'s RGB-D evaluator for the node config ``camera_config`` (grid, pose, classes, ``depth.*``)."""
+    from seg_perception.assembly import build_mapper
+    from seg_perception.evaluation.rgbd_eval import RgbdEvaluator
+
+    cfg = _node_config(camera_config)
+    return RgbdEvaluator(build_mapper(cfg, spec), spec.class_names, cfg.depth_rules, depth_topic)
