@@ -41,7 +41,15 @@ def frames(n: int) -> list[np.ndarray]:
     return [s.rgb for s in street_sequence(1, n)]
 
 
-def run_mode(name: str, embeddings: str, queries: list[str], imgs: list[np.ndarray], args: argparse.Namespace) -> dict:
+def run_mode(
+    name: str,
+    embeddings: str,
+    queries: list[str],
+    imgs: list[np.ndarray],
+    args: argparse.Namespace,
+    period: float = 0.05,
+) -> dict:
+    """Start the node; stream ``imgs`` at 15 Hz without, then with a client asking every ``period`` s."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import qos_profile_sensor_data
@@ -102,7 +110,7 @@ def run_mode(name: str, embeddings: str, queries: list[str], imgs: list[np.ndarr
                 while not fut.done():
                     time.sleep(0.0005)
                 lat.append((time.perf_counter() - t) * 1e3)
-                time.sleep(0.05)  # a busy manipulation stack: ~15 queries/s
+                time.sleep(period)  # 0.05 s: a busy manipulation stack, ~15 queries/s
 
         th = threading.Thread(target=hammer)
         th.start()
