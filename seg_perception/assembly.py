@@ -6,8 +6,15 @@ Sits above the core (geometry, pipeline) and beside ``node_config``: the node an
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 
+from seg_perception.backends.background import BackgroundBuild
+from seg_perception.backends.base import Backend
+from seg_perception.backends.select import Selection, model_format, select_backend
 from seg_perception.geometry.camera import CameraPose
 from seg_perception.geometry.classes import class_ids
 from seg_perception.geometry.mapper import OccupancyMapper
@@ -39,3 +46,38 @@ def grid_stats(grid: np.ndarray) -> dict[str, float]:
         "occupied_fraction": float(np.count_nonzero(grid == 100)) / n,
         "unknown_fraction": float(np.count_nonzero(grid < 0)) / n,
     }
+
+
+def open_backend(
+    cfg: NodeConfig,
+    model_path: Path,
+    on_ready: Callable[[Backend], None],
+    on_error: Callable[[Exception], None],
+) -> tuple[Selection, BackgroundBuild | None]:
+    """The backend to serve with now, and the TensorRT build running behind it (or None).
+
+    With ``engine_build_in_background`` (default), an ONNX model, ``backend`` auto or tensorrt,
+    and TensorRT importable, frames are served by ONNX Runtime (fp32) from the first one while
+    the TensorRT backend loads or builds its engine in a thread; ``on_ready`` receives it to
+    swap in. Otherwise ``select_backend`` runs as configured and nothing runs behind it.
+    """
+    options = {
+        "num_threads": cfg.num_threads,
+        "engine_cache_dir": cfg.engine_cache_dir,
+        "calibration_dir": cfg.calibration_dir,
+        "input_size": tuple(cfg.input_size) or None,
+    }
+    later = (
+        cfg.engine_build_in_background
+        and cfg.backend in ("auto", "tensorrt")
+        and model_format(model_path) == "onnx"
+        and importlib.util.find_spec("tensorrt") is not None
+    )
+    if not later:
+        return select_backend(cfg.backend, model_path, precision=cfg.precision, **options), None
+    now = select_backend("onnxruntime", model_path, precision="fp32", **options)
+    now.notes.append(f"serving with {now.backend.description} while TensorRT ({cfg.precision}) builds behind it")
+    build = BackgroundBuild(
+        lambda: select_backend("tensorrt", model_path, precision=cfg.precision, **options).backend, on_ready, on_error
+    )
+    return now, build

@@ -44,6 +44,7 @@ class NodeConfig:
     input_size: tuple[int, ...] = ()
     engine_cache_dir: str = "~/.cache/seg_perception/engines"
     calibration_dir: str = ""
+    engine_build_in_background: bool = True
     image_transport: str = "raw"
     qos_reliability: str = "best_effort"
     qos_depth: int = 5

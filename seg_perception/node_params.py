@@ -99,6 +99,13 @@ PARAMETERS: tuple[ParamDef, ...] = (
     ),
     ParamDef("calibration_dir", "string", "", "Folder of sample images for INT8 calibration (precision int8)."),
     ParamDef(
+        "engine_build_in_background",
+        "bool",
+        True,
+        "With an ONNX model and TensorRT available (backend auto/tensorrt): serve with ONNX Runtime from the "
+        "first frame while the TensorRT engine loads or builds, then swap to it.",
+    ),
+    ParamDef(
         "image_transport",
         "string",
         "raw",

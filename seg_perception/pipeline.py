@@ -7,6 +7,7 @@ The contract of both is in docs/backends.md.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -81,7 +82,26 @@ class Segmenter:
                 raise ModelError(
                     f"model outputs {out_shape[1]} classes but its metadata lists {spec.num_classes} class names"
                 )
+        self._input_size = input_size
         self._pre = Preprocessor(spec, backend.input_spec.static_hw, input_size)
+        self._backend_lock = threading.Lock()  # a swap waits for the frame in flight
+
+    def swap_backend(self, backend: Backend) -> Backend:
+        """Serve with ``backend`` from the next frame on (e.g. a TensorRT engine built in the background);
+        returns the previous one, no longer in use, for the caller to close.
+
+        Raises:
+            ModelError: the new backend's input channels or class count differ from the current model's.
+        """
+        new_out, old_out = backend.output_spec.shape, self.backend.output_spec.shape
+        if backend.input_spec.shape[1] != self.backend.input_spec.shape[1] or (
+            len(new_out) == 4 and len(old_out) == 4 and new_out[1] != old_out[1]
+        ):
+            raise ModelError(f"backend {backend.description} does not run the same model as {self.backend.description}")
+        pre = Preprocessor(self.spec, backend.input_spec.static_hw, self._input_size)
+        with self._backend_lock:
+            old, self.backend, self._pre = self.backend, backend, pre
+        return old
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -144,6 +164,10 @@ class Segmenter:
 
     def segment(self, rgb: np.ndarray, want_confidence: bool = True) -> Segmentation:
         """Segment one HxWx3 uint8 RGB image."""
+        with self._backend_lock:
+            return self._segment(rgb, want_confidence)
+
+    def _segment(self, rgb: np.ndarray, want_confidence: bool) -> Segmentation:
         t0 = time.perf_counter()
         tensor, geo = self.preprocess(rgb)
         t1 = time.perf_counter()

@@ -28,9 +28,8 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan, RegionOfInterest
 
-from seg_perception.assembly import build_mapper
+from seg_perception.assembly import build_mapper, open_backend
 from seg_perception.backends.base import check_model_path
-from seg_perception.backends.select import select_backend
 from seg_perception.conversions.image import (
     compressed_msg_to_rgb,
     image_msg_to_rgb,
@@ -76,15 +75,7 @@ class SegmentationNode(Node):
             self.spec = ModelSpec.for_model(model_path)
         except ModelError as err:
             raise ModelError(f"parameter model_path: {err}") from err
-        selection = select_backend(
-            cfg.backend,
-            model_path,
-            precision=cfg.precision,
-            num_threads=cfg.num_threads,
-            engine_cache_dir=cfg.engine_cache_dir,
-            calibration_dir=cfg.calibration_dir,
-            input_size=tuple(cfg.input_size) or None,
-        )
+        selection, self._engine_build = open_backend(cfg, model_path, self._serve_built, self._build_failed)
         self.segmenter = Segmenter(selection.backend, self.spec, tuple(cfg.input_size) or None)
         self.backend_summary = selection.summary
         self.get_logger().info(f"model {model_path} ({self.spec.num_classes} classes); {selection.summary}")
@@ -379,10 +370,21 @@ class SegmentationNode(Node):
         ranges = scanner.ranges(res.grid, res.contacts) if scanner is not None else None
         return MapperOutput(grid=res.grid, contacts=res.contacts, scan_ranges=ranges)
 
+    def _serve_built(self, backend: Any) -> None:
+        """Background build finished (builder thread): swap between two frames, close the old backend."""
+        old = self.segmenter.swap_backend(backend)
+        old.close()
+        self.get_logger().info(f"now serving with {backend.description} (built in the background)")
+
+    def _build_failed(self, err: Exception) -> None:
+        self.get_logger().error(f"background engine build failed; staying on {self.segmenter.backend.description}: "
+                                f"{err}")
+
     # ------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
         extra = {
             "backend": self.segmenter.backend.description,
+            **({"engine_build": self._engine_build.summary} if self._engine_build is not None else {}),
             "backend_selection": self.backend_summary,
             "model": self.spec.name,
             "query_embeddings": self.query_engine.embedding_status,
