@@ -1,14 +1,17 @@
 """``seg-perception demo``: the main job, end to end, on any machine.
 
 1. Input: the CamVid test split from ``--data`` in time order (or, when it is absent,
-   the project's synthetic street sequence with exact labels).
-2. ``make-bag``: the frames become a ROS 2 bag (image, camera_info, ground truth) at
-   camera rate.
+   the project's synthetic RGB-D street sequence with exact labels, depth and truth).
+2. ``make-bag``: the frames become a ROS 2 bag (image, camera_info, ground truth; for the
+   synthetic sequence also depth, exact occupancy and object positions) at camera rate.
 3. ``eval-bag --live``: the real node is started, the bag is played into it over DDS,
    and labels, overlays, occupancy grids and diagnostics are recorded; while the node
    is still up, a few language queries are sent to ``~/segment_query``.
 4. ``demo_output/``: overlay, label-colour and grid images per frame, query masks, the
-   eval report (Markdown + plots + JSON) and a summary printed to the terminal.
+   eval report (Markdown + plots + JSON) and a summary printed to the terminal. With the
+   synthetic RGB-D sequence, ``rgbd/``: the labelled point cloud (3D and from above) and
+   the depth-aware grid beside the flat-ground grid and the exact occupancy, drawn offline
+   from the node's labels and the bag's depth (the live node itself runs without depth).
 
 This module holds the ROS-free half (input frames, pictures, answers, report, summary);
 ``ros.demo_node`` runs the node and calls the service.
@@ -30,11 +33,15 @@ if TYPE_CHECKING:
 DEFAULT_QUERIES = ("car", "the car on the left", "all pedestrians", "road", "the red car", "cup")
 
 
-def _synthetic_frames(n: int, height: int = 360, width: int = 480) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    from seg_perception.synthetic.street import street_sequence
+#: the synthetic demo sequence: scene and size (``synthetic.rgbd_scenes``)
+SYNTHETIC = ("street", 360, 480)
 
-    for scene in street_sequence(seed=7, n_frames=n, height=height, width=width):
-        yield scene.rgb, scene.labels
+
+def _synthetic_frames(n: int) -> Iterator[tuple[np.ndarray, np.ndarray, Any]]:
+    from seg_perception.synthetic.rgbd_scenes import rgbd_sequence
+
+    for f in rgbd_sequence(SYNTHETIC[0], n, SYNTHETIC[1], SYNTHETIC[2]):
+        yield f.rgb, f.labels, f
 
 
 def _slug(text: str) -> str:
@@ -115,15 +122,22 @@ def backend_from_diagnostics(msgs: Iterable[Any]) -> str:
     return "unknown"
 
 
-def demo_frames(data: Path | None, split: str, limit: int | None) -> tuple[Iterator[tuple[Any, Any]], str]:
-    """(RGB, labels) frames in time order and a description: the CamVid split, else the synthetic street."""
+def demo_frames(data: Path | None, split: str, limit: int | None) -> tuple[Iterator[tuple[Any, ...]], str, Any]:
+    """Frames in time order, a description and the rig (``RgbdRig``; None for CamVid).
+
+    CamVid gives (RGB, labels); the synthetic street (RGB, labels, ``RgbdFrame``) with depth.
+    """
     from seg_perception.evaluation.datasets import SegmentationDataset
 
     if data is not None and (data / f"{split}.txt").exists():
         dataset = SegmentationDataset(data, split, limit=limit, sort=True)
-        return (dataset.load(i) for i in range(len(dataset))), f"CamVid {split} split at {data} ({len(dataset)} frames)"
+        source = f"CamVid {split} split at {data} ({len(dataset)} frames)"
+        return (dataset.load(i) for i in range(len(dataset))), source, None
+    from seg_perception.synthetic.rgbd_scenes import rgbd_rig
+
     n = limit or 60
-    return _synthetic_frames(n), f"synthetic street sequence ({n} frames; CamVid not found at {data})"
+    rig = rgbd_rig(*SYNTHETIC)
+    return _synthetic_frames(n), f"synthetic RGB-D street sequence ({n} frames; CamVid not found at {data})", rig
 
 
 def write_report(result: LiveEvalResult, summary: dict[str, Any], colors: np.ndarray, out: Path) -> None:
@@ -161,6 +175,8 @@ def print_summary(summary: dict[str, Any], model: Path, num_classes: int, out: P
     if summary.get("miou") is not None:
         print(f"accuracy  mIoU {100 * summary['miou']:.1f} % on {summary['frames_with_gt']} frames with ground truth")
     print(f"outputs   {counts['overlay']} overlays, {counts['labels']} label images, {counts['grid']} grids in {out}/")
+    if counts.get("rgbd"):
+        print(f"rgb-d     {counts['rgbd']} point-cloud and depth-grid pictures in {out}/rgbd/")
     for q in summary["queries"]:
         if "error" in q:
             print(f"query     {q['query']!r}: {q['error']}")

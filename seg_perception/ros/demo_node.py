@@ -14,6 +14,7 @@ from seg_perception import demo
 from seg_perception.evaluation.bag_writer import make_bag
 from seg_perception.evaluation.camera_config import default_camera_config_path
 from seg_perception.evaluation.eval_bag import GRID_TOPIC, OVERLAY_TOPIC
+from seg_perception.evaluation.rgbd_bag import write_params
 from seg_perception.evaluation.session import resolve_model_path
 from seg_perception.model_spec import ModelSpec
 from seg_perception.ros.live_eval import evaluate_bag_live
@@ -66,19 +67,22 @@ def run_demo(
     from nav_msgs.msg import OccupancyGrid
     from sensor_msgs.msg import Image
 
-    for sub in ("overlay", "labels", "grid", "queries"):
+    for sub in ("overlay", "labels", "grid", "queries", "rgbd"):
         shutil.rmtree(out / sub, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     model_path = resolve_model_path(model).resolve()
     spec = ModelSpec.for_model(model_path)
-    stream, source = demo.demo_frames(data, split, frames)
+    stream, source, rig = demo.demo_frames(data, split, frames)
     print(f"demo input: {source}")
 
     config = Path(camera_config) if camera_config else default_camera_config_path()
     config_path = config if config.exists() else None
     bag = out / "demo_bag"
     shutil.rmtree(bag, ignore_errors=True)
-    made = make_bag(stream, bag, rate_hz=rate_hz, camera_config=config_path)
+    made = make_bag(stream, bag, rate_hz=rate_hz, camera_config=config_path,
+                    camera=rig.intrinsics if rig is not None else None)
+    if rig is not None and camera_config is None:
+        config_path = write_params(bag, rig.node_params())  # the synthetic rig's pose, grid and camera
     print(f"bag: {made.path} ({made.frames} frames at {rate_hz:g} Hz; camera_info from {made.camera_source})")
 
     result = evaluate_bag_live(
@@ -93,6 +97,8 @@ def run_demo(
         params_file=config_path,
     )
     counts = demo.write_frames(result, spec.colors, out)
+    if rig is not None:
+        counts["rgbd"] = len(_rgbd_pictures(bag, result.received_labels, spec, config_path, out / "rgbd"))
     backend_name = demo.backend_from_diagnostics(result.recorded.get("/diagnostics", []))
     summary = {"mode": "live", "source": source, "model": str(model_path), "backend": backend_name}
     summary |= result.to_dict()
@@ -101,3 +107,18 @@ def run_demo(
     demo.write_report(result, summary, spec.colors, out)
     demo.print_summary(summary, model_path, spec.num_classes, out)
     return 0
+
+
+def _rgbd_pictures(bag: Path, labels: dict[int, Any], spec: ModelSpec, config: Path | None, out: Path) -> list[Path]:
+    """Point-cloud and grid pictures of a few frames (the node's labels, the bag's depth; offline)."""
+    from seg_perception.assembly import build_mapper
+    from seg_perception.evaluation.camera_config import camera_for_image
+    from seg_perception.evaluation.rgbd_pictures import write_rgbd_pictures
+    from seg_perception.node_config import NodeConfig
+
+    cfg = NodeConfig.from_yaml(config) if config is not None else NodeConfig()
+    first = next(iter(labels.values()), None)
+    if first is None:
+        return []
+    intr, _ = camera_for_image(first.shape[1], first.shape[0], config)
+    return write_rgbd_pictures(bag, labels, build_mapper(cfg, spec), intr, spec.colors, out)

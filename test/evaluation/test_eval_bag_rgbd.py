@@ -113,3 +113,21 @@ def test_bag_without_depth_evaluates_as_before(street_dataset: Path, tmp_path: P
     report = _eval(bag, colour_model, tmp_path / "p.json")
     assert "rgbd" not in report and report["frames"] == 3 and "grid" in report
     assert "RGB-D" not in (tmp_path / "p.md").read_text()
+
+
+def test_rgbd_pictures_of_a_synthetic_bag(tmp_path: Path, ev: object) -> None:
+    from seg_perception.assembly import build_mapper
+    from seg_perception.evaluation.rgbd_pictures import write_rgbd_pictures
+    from seg_perception.model_spec import ModelSpec
+
+    bag = _painted_bag("overhang", tmp_path / "bag", ev, n=2)
+    with BagReader(bag) as reader:
+        labels = {stamp_ns(m.decode().header): m.decode() for m in reader.messages(["/camera/labels_gt"])}
+    from seg_perception.conversions.image import image_msg_to_numpy
+
+    labels = {ns: image_msg_to_numpy(msg) for ns, msg in labels.items()}
+    spec = ModelSpec(class_names=ev.CLASSES, colors=ev.PALETTE, drivable_classes=("road",), name="t")
+    cfg = NodeConfig.from_yaml(bag / PARAMS_FILE)
+    paths = write_rgbd_pictures(bag, labels, build_mapper(cfg, spec), rgbd_rig("overhang", H, W).intrinsics,
+                                ev.PALETTE, tmp_path / "rgbd", k=2)
+    assert len(paths) == 2 and all(p.stat().st_size > 10_000 for p in paths)
