@@ -50,6 +50,10 @@ class DepthInput:
         self._sub = node.create_subscription(Image, "depth", self._on_depth, qos_profile_sensor_data)
         self.points_pub = node.create_publisher(PointCloud2, "~/labeled_points", 10)
 
+    def entities(self) -> tuple[Any, ...]:
+        """The subscription and publisher (withdrawn when a lifecycle node deactivates)."""
+        return self._sub, self.points_pub
+
     def _on_depth(self, msg: Image) -> None:
         self._buffer.push(stamp_ns(msg.header), msg)
         self._stats.on_publish("depth_received")

@@ -7,6 +7,10 @@ than the whole post-processing and lost frames at 30 Hz on two cores (bench_stre
 A query answer runs in the executor thread, so it never waits for the worker; image
 messages wait in the subscription queue (depth 5) meanwhile. The callback groups keep
 the code ready for a multi-threaded executor.
+
+``configure_pipeline`` / ``activate_pipeline`` / ``deactivate_pipeline`` / ``cleanup_pipeline``
+are the lifecycle steps; the plain node runs the first two in its constructor and
+``ros/lifecycle_node.py`` maps them onto a managed node's transitions.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan, RegionOfInterest
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan
 
 from seg_perception.assembly import build_mapper, open_backend
 from seg_perception.backends.base import check_model_path
@@ -40,17 +44,17 @@ from seg_perception.depth.grid import frame_depth_occupancy
 from seg_perception.errors import ConfigError, GeometryError, ModelError, SegPerceptionError
 from seg_perception.geometry.camera import CameraIntrinsics
 from seg_perception.geometry.classes import class_lut
-from seg_perception.geometry.ground_range import GroundRangeCache
 from seg_perception.geometry.mapper import MapperOutput
 from seg_perception.model_spec import ModelSpec
 from seg_perception.node_config import NodeConfig
 from seg_perception.pipeline import Frame, Segmenter, overlay
-from seg_perception.query.engine import QueryAnswer, QueryEngine
+from seg_perception.query.engine import QueryEngine
 from seg_perception.ros.camera_state import CameraState
 from seg_perception.ros.depth_input import DepthInput
 from seg_perception.ros.diagnostics import build_diagnostics
 from seg_perception.ros.label_info import publish_label_info
-from seg_perception.ros.parameters import LiveParameters, declare_parameters, declare_read_only
+from seg_perception.ros.parameters import LiveParameters, current_config, declare_parameters, declare_read_only
+from seg_perception.ros.query_service import QueryService
 from seg_perception.ros.tf_pose import TfPoseSource
 from seg_perception.ros.transport import apply_default_profile
 from seg_perception.runtime_stats import PipelineStats
@@ -66,9 +70,32 @@ class SegmentationNode(Node):
     model cannot be loaded; ``main`` turns that into one error line and exit code 1.
     """
 
-    def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
+    def __init__(self, node_name: str = NODE_NAME, *, autostart: bool = True, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         self.config: NodeConfig = declare_parameters(self)
+        self.stats = PipelineStats()
+        self._lock = threading.Condition()
+        self._pending: tuple[Any, float] | None = None
+        self.latest: Frame | None = None
+        self._stop = threading.Event()
+        self._last_warn: dict[str, float] = {}
+        self._reported_rejected = 0
+        self._warned_no_info = False
+        self._applied_info: CameraInfo | None = None
+        self.camera = CameraState(self.stats, self.warn_throttled)
+        self._live: LiveParameters | None = None
+        self._active: list[Any] = []  # subscriptions, publishers, timers, services of the active state
+        self._worker: threading.Thread | None = None
+        self.segmenter: Segmenter | None = None
+        self.depth_input: DepthInput | None = None
+        if autostart:
+            self.configure_pipeline()
+            self.activate_pipeline()
+
+    # ------------------------------------------------------------- lifecycle
+    def configure_pipeline(self) -> None:
+        """Load the model and build the core objects (lifecycle: on_configure). Raises SegPerceptionError."""
+        self.config = current_config(self)  # a lifecycle node's parameters may have changed since start
         cfg = self.config
         try:
             model_path = check_model_path(cfg.resolved_model_path())
@@ -81,27 +108,30 @@ class SegmentationNode(Node):
         self.get_logger().info(f"model {model_path} ({self.spec.num_classes} classes); {selection.summary}")
         for note in selection.notes:
             self.get_logger().warning(note)
-        declare_read_only(self, "class_names", list(self.spec.class_names))
-
+        if not self.has_parameter("class_names"):
+            declare_read_only(self, "class_names", list(self.spec.class_names))
         try:
             self.mapper = build_mapper(cfg, self.spec)
         except ConfigError as err:
             raise ConfigError(f"parameters drivable_classes/obstacle_classes: {err}") from err
         self._tf = TfPoseSource(self, cfg.grid.frame_id) if cfg.use_tf else None
-        # After every declaration: rclpy runs on-set callbacks for declarations too.
-        self._live = LiveParameters(self, cfg, self._prepare_config)
+        if self._live is None:  # after every declaration: rclpy runs on-set callbacks for declarations too
+            self._live = LiveParameters(self, cfg, self._prepare_config)
+        else:
+            self._live.reset(cfg)
+        embeddings = {"auto": "auto", "required": True, "disabled": False}[cfg.query_embeddings]
+        self.query_engine = QueryEngine(
+            self.spec.class_names,
+            embeddings,
+            background=embeddings == "auto",
+            torch_threads=1,
+            on_ready=lambda status: self.get_logger().info(f"segment_query embeddings: {status}"),
+        )
+        self.get_logger().info(f"segment_query embeddings: {self.query_engine.embedding_status}")
 
-        self.stats = PipelineStats()
-        self._lock = threading.Condition()
-        self._pending: tuple[Any, float] | None = None
-        self._latest: Frame | None = None
-        self._stop = threading.Event()
-        self._last_warn: dict[str, float] = {}
-        self._reported_rejected = 0
-        self._warned_no_info = False
-        self._applied_info: CameraInfo | None = None
-        self._ranges = GroundRangeCache()
-
+    def activate_pipeline(self) -> None:
+        """Subscribe, advertise and start the worker (lifecycle: on_activate)."""
+        cfg = self.config
         reliability = (
             ReliabilityPolicy.BEST_EFFORT if cfg.qos_reliability == "best_effort" else ReliabilityPolicy.RELIABLE
         )
@@ -116,42 +146,51 @@ class SegmentationNode(Node):
             qos_overriding_options=QoSOverridingOptions.with_default_policies(),
             event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos),
         )
-        self._info_sub = self.create_subscription(
-            CameraInfo, "camera_info", self._on_camera_info, qos_profile_sensor_data
-        )
-        self.camera = CameraState(self.stats, self.warn_throttled)
-
+        info_sub = self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos_profile_sensor_data)
         self.labels_pub = self.create_publisher(Image, "~/labels", 10)
         self.confidence_pub = self.create_publisher(Image, "~/confidence", 10)
         self.overlay_pub = self.create_publisher(Image, "~/overlay", 10) if cfg.publish_overlay else None
         self.grid_pub = self.create_publisher(OccupancyGrid, "~/occupancy_grid", 10)
         self.scan_pub = self.create_publisher(LaserScan, "~/obstacle_scan", 10)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._label_info_pub = publish_label_info(self, self.spec.class_names)
-        self._depth = DepthInput(self, self.stats, self.warn_throttled, cfg.depth_slop) if cfg.depth_enabled else None
-        self._diag_group = MutuallyExclusiveCallbackGroup()
-        self._diag_timer = self.create_timer(cfg.diagnostics_period, self._publish_diagnostics, self._diag_group)
-
-        # Queries run on the executor thread and read the newest Frame snapshot: they never wait
-        # for, or slow, the image worker thread.
-        embeddings = {"auto": "auto", "required": True, "disabled": False}[cfg.query_embeddings]
-        self.query_engine = QueryEngine(
-            self.spec.class_names,
-            embeddings,
-            background=embeddings == "auto",
-            torch_threads=1,
-            on_ready=lambda status: self.get_logger().info(f"segment_query embeddings: {status}"),
-        )
-        self.get_logger().info(f"segment_query embeddings: {self.query_engine.embedding_status}")
-        from seg_perception.srv import SegmentQuery  # generated into the installed package by colcon
-
-        self._query_group = MutuallyExclusiveCallbackGroup()
-        self._query_srv = self.create_service(
-            SegmentQuery, "~/segment_query", self._on_query, callback_group=self._query_group
-        )
-
+        label_info = publish_label_info(self, self.spec.class_names)
+        if cfg.depth_enabled:
+            self.depth_input = DepthInput(self, self.stats, self.warn_throttled, cfg.depth_slop)
+        diag_timer = self.create_timer(cfg.diagnostics_period, self._publish_diagnostics,
+                                       MutuallyExclusiveCallbackGroup())
+        self._queries = QueryService(self, self.query_engine)
+        self._active = [self._image_sub, info_sub, self.labels_pub, self.confidence_pub, self.overlay_pub,
+                        self.grid_pub, self.scan_pub, self.diag_pub, label_info, diag_timer]
+        self._stop.clear()
         self._worker = threading.Thread(target=self._run_worker, name="seg_perception_worker", daemon=True)
         self._worker.start()
+
+    def deactivate_pipeline(self) -> None:
+        """Stop the worker and withdraw every topic and the service (lifecycle: on_deactivate)."""
+        self._stop_worker()
+        for entity in (*self._active, *(self.depth_input.entities() if self.depth_input else ())):
+            if entity is None:
+                continue
+            destroy = {"Subscription": self.destroy_subscription, "Publisher": self.destroy_publisher,
+                       "Timer": self.destroy_timer}.get(type(entity).__name__)
+            if destroy is not None:
+                destroy(entity)
+        self._queries.destroy()
+        self._active, self.depth_input, self.latest = [], None, None
+
+    def cleanup_pipeline(self) -> None:
+        """Release the backend (lifecycle: on_cleanup)."""
+        if self.segmenter is not None:
+            self.segmenter.backend.close()
+            self.segmenter = None
+
+    def _stop_worker(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            self._stop.set()
+            with self._lock:
+                self._lock.notify_all()
+            worker.join(timeout=2.0)
 
     # ------------------------------------------------------------------ input
     def _on_image(self, msg: Image | CompressedImage) -> None:
@@ -226,8 +265,9 @@ class SegmentationNode(Node):
         header = msg.header
         cfg = self.config
         depth = None
-        if self._depth is not None:
-            depth = self._depth.for_frame(header, seg.labels.shape[:2], cfg.depth_slop, self.camera.info is not None)
+        if self.depth_input is not None:
+            have_info = self.camera.info is not None
+            depth = self.depth_input.for_frame(header, seg.labels.shape[:2], cfg.depth_slop, have_info)
         self.labels_pub.publish(numpy_to_image_msg(seg.labels, "mono8", header, msg_cls=Image))
         self.stats.on_publish("labels")
         if want_conf and seg.confidence is not None:
@@ -237,9 +277,9 @@ class SegmentationNode(Node):
             over = overlay(rgb, seg.labels, self.spec.colors, self.config.overlay_alpha)
             self.overlay_pub.publish(numpy_to_image_msg(over, "rgb8", header, msg_cls=Image))
             self.stats.on_publish("overlay")
-        intrinsics = self._intrinsics(seg.labels.shape[:2]) if depth is not None else None
-        if depth is not None and intrinsics is not None and self._depth is not None:
-            self._depth.publish_points(depth, seg.labels, rgb, intrinsics, header, cfg.depth_points_decimation,
+        intrinsics = self.intrinsics(seg.labels.shape[:2]) if depth is not None else None
+        if depth is not None and intrinsics is not None and self.depth_input is not None:
+            self.depth_input.publish_points(depth, seg.labels, rgb, intrinsics, header, cfg.depth_points_decimation,
                                        cfg.depth_points_rgb)
         grid_ms = self._publish_grid(seg.labels, header, depth.metres if depth is not None else None)
         frame = Frame(
@@ -251,61 +291,12 @@ class SegmentationNode(Node):
             timings={"decode": decode_ms, **seg.timings, **({"grid": grid_ms} if grid_ms is not None else {})},
             depth=depth.metres if depth is not None else None,
         )
-        self._latest = frame  # one reference swap: readers always see a whole Frame
+        self.latest = frame  # one reference swap: readers always see a whole Frame
         self.stats.on_processed((time.monotonic() - received) * 1e3, frame.timings)
 
-    # ------------------------------------------------------------------ query
-    def _on_query(self, request: Any, response: Any) -> Any:
-        frame = self._latest  # one snapshot for the whole answer
-        ans: QueryAnswer = self.query_engine.answer_frame(request.query, frame, self._ranges_for(frame))
-        response.found = bool(ans.found)
-        response.message = ans.message
-        response.matched_class = ans.matched_class
-        response.score = float(ans.score)
-        response.pixel_count = int(ans.pixel_count)
-        x, y, w, h = (int(v) for v in ans.roi)
-        response.roi = RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h)
-        if frame is not None and ans.mask.size:
-            response.mask = numpy_to_image_msg(ans.mask, "mono8", msg_cls=Image)
-            response.mask.header.stamp.sec, response.mask.header.stamp.nanosec = frame.stamp
-            response.mask.header.frame_id = frame.frame_id
-            self._fill_position(response, ans, frame)
-        self.stats.on_publish("query_answers")
-        return response
-
-    def _intrinsics(self, shape: tuple[int, int]) -> CameraIntrinsics | None:
+    def intrinsics(self, shape: tuple[int, int]) -> CameraIntrinsics | None:
+        """Intrinsics of an (H, W) image from the newest camera_info (None without one)."""
         return self.camera.intrinsics(shape, self.config.image_rectified)
-
-    def _fill_position(self, response: Any, ans: QueryAnswer, frame: Frame) -> None:
-        """has_position/position/extent from the frame's depth under the answer's mask (optical frame)."""
-        if not ans.found or frame.depth is None or self._depth is None:
-            return
-        intrinsics = self._intrinsics(frame.labels.shape[:2])
-        pos = self._depth.position(ans.mask, frame.depth, intrinsics) if intrinsics is not None else None
-        if pos is None:
-            return
-        response.has_position = True
-        response.position.header = response.mask.header
-        response.position.point.x, response.position.point.y, response.position.point.z = pos.centre
-        response.extent.x, response.extent.y, response.extent.z = pos.extent
-
-    def _ranges_for(self, frame: Frame | None) -> np.ndarray | None:
-        """Per-pixel ground range (metres, H x W float32) for nearest/farthest; None without camera_info.
-
-        Uses the newest CameraInfo (rescaled to the frame) and the grid's camera pose (parameters
-        or TF), as the occupancy grid does; without them the engine falls back to image rows.
-        """
-        if frame is None or self.camera.info is None:
-            return None
-        try:
-            intrinsics = self._intrinsics(frame.labels.shape[:2])
-            if intrinsics is None:
-                return None
-            m = self.mapper
-            return self._ranges.get(intrinsics, m.ground_pose, frame.labels.shape[:2], m.grid.max_range)
-        except GeometryError as err:
-            self.warn_throttled("ranges", f"query ranges unavailable, using image rows: {err}")
-            return None
 
     def _publish_grid(self, labels: Any, header: Any, depth: np.ndarray | None = None) -> float | None:
         """Occupancy grid and obstacle scan of one frame; returns milliseconds, None when skipped.
@@ -358,7 +349,7 @@ class SegmentationNode(Node):
 
     def _depth_grid(self, labels: np.ndarray, depth: np.ndarray, scan_shape: tuple[int, int]) -> MapperOutput:
         """Depth-aware grid of one frame (camera_info already applied to the mapper); scan from it."""
-        intrinsics = self._intrinsics(labels.shape[:2])
+        intrinsics = self.intrinsics(labels.shape[:2])
         if intrinsics is None:
             raise GeometryError("no usable camera_info for the depth grid")
         m = self.mapper
@@ -397,15 +388,10 @@ class SegmentationNode(Node):
 
     def destroy_node(self) -> None:
         # Also reached for a node whose constructor failed half-way (rclpy calls it on teardown).
-        worker = getattr(self, "_worker", None)
-        if worker is not None:
-            self._stop.set()
-            with self._lock:
-                self._lock.notify_all()
-            worker.join(timeout=2.0)
-        segmenter = getattr(self, "segmenter", None)
-        if segmenter is not None:
-            segmenter.backend.close()
+        if hasattr(self, "_stop"):
+            self._stop_worker()
+        if getattr(self, "segmenter", None) is not None:
+            self.cleanup_pipeline()
         super().destroy_node()
 
 

@@ -20,7 +20,11 @@ from rcl_interfaces.msg import (
     ParameterType,
     SetParametersResult,
 )
-from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.exceptions import (
+    InvalidParameterTypeException,
+    InvalidParameterValueException,
+    ParameterUninitializedException,
+)
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -81,6 +85,22 @@ def declare_parameters(node: Node) -> NodeConfig:
     return NodeConfig.from_params(values)
 
 
+def current_config(node: Node) -> NodeConfig:
+    """The validated config of the node's current parameter values (declared by ``declare_parameters``)."""
+    values: dict[str, Any] = {}
+    for d in PARAMETERS:
+        if d.read_only or not node.has_parameter(d.name):
+            continue
+        try:
+            value = node.get_parameter(d.name).value
+        except ParameterUninitializedException:
+            continue  # an empty list declared by type only: the default applies
+        if value is None:
+            continue
+        values[d.name] = list(value) if isinstance(value, list | tuple) or hasattr(value, "tolist") else value
+    return NodeConfig.from_params(values)
+
+
 def declare_read_only(node: Node, name: str, value: Any) -> None:
     """Declare a read-only parameter (e.g. class_names) with the value the node determined."""
     d = next(p for p in PARAMETERS if p.name == name)
@@ -123,6 +143,11 @@ class LiveParameters:
             self._config = config
             self._pending = (config, prepared)
         return SetParametersResult(successful=True, reason="applied at the next frame")
+
+    def reset(self, config: NodeConfig) -> None:
+        """Start again from ``config`` (a lifecycle node configured anew); drops any pending change."""
+        with self._lock:
+            self._config, self._pending = config, None
 
     def take(self) -> tuple[NodeConfig, Any] | None:
         """The accepted config and its prepared state not yet applied, or None."""

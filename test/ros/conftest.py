@@ -27,11 +27,11 @@ from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 
 
-def node_executable() -> Path:
-    """The installed `ros2 run seg_perception segmentation_node` executable."""
+def node_executable(name: str = "segmentation_node") -> Path:
+    """The installed `ros2 run seg_perception <name>` executable."""
     from ament_index_python.packages import get_package_prefix
 
-    return Path(get_package_prefix("seg_perception")) / "lib" / "seg_perception" / "segmentation_node"
+    return Path(get_package_prefix("seg_perception")) / "lib" / "seg_perception" / name
 
 
 class NodeProcess:
@@ -44,8 +44,9 @@ class NodeProcess:
         name: str = "seg_perception",
         params_file: Path | None = None,
         env: dict[str, str] | None = None,
+        executable: str = "segmentation_node",
     ):
-        args = [str(node_executable()), "--ros-args", "-r", f"__node:={name}"]
+        args = [str(node_executable(executable)), "--ros-args", "-r", f"__node:={name}"]
         if params_file is not None:
             args += ["--params-file", str(params_file)]
         for k, v in params.items():
@@ -146,8 +147,9 @@ def start_node() -> Iterator[Callable[..., NodeProcess]]:
         name: str = "seg_perception",
         params_file: Path | None = None,
         env: dict[str, str] | None = None,
+        executable: str = "segmentation_node",
     ) -> NodeProcess:
-        p = NodeProcess(params, remaps, name, params_file, env)
+        p = NodeProcess(params, remaps, name, params_file, env, executable)
         procs.append(p)
         return p
 

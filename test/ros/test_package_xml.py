@@ -27,7 +27,9 @@ PROVIDERS = {
     "tqdm": "python3-tqdm",
     "rosbags": "python3-rosbags-pip",
 }
-INTERFACE_DEPS = {"std_msgs", "geometry_msgs"}  # used by srv/*.srv (rosidl DEPENDENCIES), not by Python imports
+# Not imported by our Python: srv/*.srv need std_msgs and geometry_msgs (rosidl DEPENDENCIES);
+# rclpy.lifecycle needs lifecycle_msgs.
+INTERFACE_DEPS = {"std_msgs", "geometry_msgs", "lifecycle_msgs"}
 OPTIONAL = {"tf2_ros", "vision_msgs"}  # imported inside try/except ImportError: not a hard dependency
 
 
