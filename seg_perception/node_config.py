@@ -24,6 +24,7 @@ _PARAM_OF = {
     "camera_xyz": "camera_pose.xyz",
     "camera_rpy": "camera_pose.rpy",
     "query_embeddings": "query.embeddings",
+    "query_detector": "query.detector",
     "depth_enabled": "depth.enabled",
     "depth_slop": "depth.slop",
     "depth_points_decimation": "depth.points_decimation",
@@ -58,6 +59,7 @@ class NodeConfig:
     drivable_classes: tuple[str, ...] = ()
     obstacle_classes: tuple[str, ...] = ()
     query_embeddings: str = "auto"
+    query_detector: str = "auto"
     diagnostics_period: float = 1.0
     warn_throttle: float = 5.0
     depth_enabled: bool = False

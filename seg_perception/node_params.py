@@ -212,6 +212,14 @@ PARAMETERS: tuple[ParamDef, ...] = (
         choices=EMBEDDINGS,
     ),
     ParamDef(
+        "query.detector",
+        "string",
+        "auto",
+        "Household-object detector for ~/segment_query ('cup', 'bottle'): auto (when fetch-models installed it), "
+        "disabled (segmentation classes only).",
+        choices=("auto", "disabled"),
+    ),
+    ParamDef(
         "diagnostics_period",
         "double",
         1.0,

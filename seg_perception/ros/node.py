@@ -126,6 +126,7 @@ class SegmentationNode(Node):
             background=embeddings == "auto",
             torch_threads=1,
             on_ready=lambda status: self.get_logger().info(f"segment_query embeddings: {status}"),
+            detector="auto" if cfg.query_detector == "auto" else None,
         )
         self.get_logger().info(f"segment_query embeddings: {self.query_engine.embedding_status}")
 

@@ -28,11 +28,11 @@ def _call(client, text: str, timeout: float = 30.0):
     return future.result()
 
 
-def _coffee_node(harness, start_node, tiny_model, env: dict[str, str] | None = None):
+def _coffee_node(harness, start_node, tiny_model, env: dict[str, str] | None = None, **params: object):
     """The node with the coffee photo segmented once; returns (client, rgb, node process)."""
     data = pytest.importorskip("skimage.data")
     rgb = np.ascontiguousarray(data.coffee())
-    node = start_node({"model_path": str(tiny_model), "query.embeddings": "disabled"}, env=env)
+    node = start_node({"model_path": str(tiny_model), "query.embeddings": "disabled", **params}, env=env)
     client = harness.node.create_client(SegmentQuery, "/seg_perception/segment_query")
     assert client.wait_for_service(timeout_sec=30), node.output
     labels = harness.collect(Image, "/seg_perception/labels")
@@ -76,4 +76,11 @@ def test_cup_without_detector_says_how_to_get_it(harness, start_node, tiny_model
     res = _call(client, "cup")
     assert not res.found and res.matched_class == "Coffee cup", res.message
     assert "detector not available" in res.message and "fetch-models" in res.message, res.message
+    assert _call(client, "road").matched_class == "road"
+
+
+def test_detector_switched_off_by_parameter(harness, start_node, tiny_model):
+    client, _, node = _coffee_node(harness, start_node, tiny_model, **{"query.detector": "disabled"})
+    res = _call(client, "cup")
+    assert not res.found and res.matched_class != "Coffee cup", res.message
     assert _call(client, "road").matched_class == "road"
