@@ -29,7 +29,7 @@ def intrinsics_for_image(msg: object, rectified: bool = False) -> CameraIntrinsi
     base = intrinsics_from_camera_info_checked(msg)
     k, d = base.k.copy(), base.d
     if rectified:
-        p = np.asarray(getattr(msg, "p", ()) or (), dtype=np.float64)
+        p = np.asarray(getattr(msg, "p", ()), dtype=np.float64).ravel()  # rclpy gives an ndarray: no `or`
         if p.size != 12 or not np.all(np.isfinite(p)) or p[0] <= 0 or p[5] <= 0:
             raise GeometryError("image_rectified is set but camera_info.p is empty or invalid (fx', fy' must be > 0)")
         p = p.reshape(3, 4)

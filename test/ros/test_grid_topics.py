@@ -11,6 +11,7 @@ from sensor_msgs.msg import CameraInfo, Image, LaserScan
 
 from seg_perception.assembly import build_mapper
 from seg_perception.conversions.image import image_msg_to_numpy, numpy_to_image_msg
+from seg_perception.geometry.camera_info import intrinsics_for_image
 from seg_perception.model_spec import ModelSpec
 from seg_perception.node_config import NodeConfig
 from seg_perception.synthetic.street import render_street
@@ -115,3 +116,43 @@ def test_grid_and_scan_cost_nothing_until_someone_subscribes(harness, start_node
     assert "no camera_info received yet" not in node.output
     scans = harness.collect(LaserScan, "/seg_perception/obstacle_scan")
     assert harness.publish_until(img_pub, msg, lambda: len(scans) > 0), node.output
+
+
+@pytest.mark.parametrize("rectified", [False, True])
+def test_rectified_and_raw_camera_info_and_the_floor_below_base_link(harness, start_node, tiny_model, rectified):
+    """image_rectified picks P without distortion (else K and D); grid.ground_z lowers the floor."""
+    params = {
+        "model_path": str(tiny_model),
+        "camera_pose.xyz": [0.0, 0.0, 1.0],
+        "camera_pose.rpy": [0.0, 0.2, 0.0],
+        "grid.ground_z": -0.3,
+        "grid.x_max": 12.0,
+        "grid.y_min": -6.0,
+        "grid.y_max": 6.0,
+        "image_rectified": rectified,
+    }
+    node = start_node(params)
+    labels = harness.collect(Image, "/seg_perception/labels")
+    grids = harness.collect(OccupancyGrid, "/seg_perception/occupancy_grid")
+    img_pub = harness.node.create_publisher(Image, "image", qos_profile_sensor_data)
+    info_pub = harness.node.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
+    info = _info()
+    info.d = [-0.25, 0.08, 0.0, 0.0, 0.0]  # strong barrel distortion in the raw camera
+    info.p = [90.0, 0.0, 60.0, 0.0, 0.0, 90.0, 45.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    msg = numpy_to_image_msg(render_street(8, 90, 120).rgb, "rgb8", msg_cls=Image)
+
+    def step() -> bool:
+        info_pub.publish(info)
+        return len(grids) > 0 and len(labels) > 0
+
+    assert harness.publish_until(img_pub, msg, step, timeout=30), node.output
+    g = grids[-1]
+    got = np.asarray(g.data, np.int8).reshape(g.info.height, g.info.width)
+    lab = image_msg_to_numpy(next(m for m in labels if m.header.stamp == g.header.stamp))
+    cfg = NodeConfig.from_params(params)
+    want = build_mapper(cfg, ModelSpec.for_model(tiny_model))
+    want.set_intrinsics(intrinsics_for_image(info, rectified))
+    np.testing.assert_array_equal(got, want.process(lab).grid)
+    other = build_mapper(cfg, ModelSpec.for_model(tiny_model))
+    other.set_intrinsics(intrinsics_for_image(info, not rectified))
+    assert not np.array_equal(got, other.process(lab).grid)  # the choice matters for this camera
