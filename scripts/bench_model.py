@@ -7,7 +7,13 @@ Runtime is timed as the node runs it (the backend pins the dynamic H/W to the me
 360x480) and, for comparison, as a plain session with the shape left dynamic. All are timed
 in alternating blocks so a noisy shared machine slows all of them alike.
 
+Precision rows: the INT8 Q/DQ model through the backend (``precision=int8``: a verified sibling
+NAME_int8.onnx, else one quantized from ``--calib`` into the precision cache) and the fp16
+ONNX as a plain session with the same pinned shape (the backend refuses fp16 on CPU), each
+with its ratio to fp32 from the same run. ``--precisions ''`` skips them.
+
     python scripts/bench_model.py [--model models/camvid.onnx] [--config config/train_camvid.yaml] [--runs 100]
+        [--calib ../shared/datasets/camvid/train] [--precisions int8,fp16]
 """
 
 from __future__ import annotations
@@ -53,7 +59,11 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--height", type=int, default=360)
     ap.add_argument("--width", type=int, default=480)
+    ap.add_argument("--calib", default=str(ROOT.parent / "shared" / "datasets" / "camvid" / "train"),
+                    help="calibration frames for the INT8 model when none is cached (train split, never test)")
+    ap.add_argument("--precisions", default="int8,fp16", help="comma list of extra precisions to time")
     args = ap.parse_args()
+    extra = [p for p in args.precisions.split(",") if p]
 
     import onnxruntime as ort
     import torch
@@ -86,13 +96,19 @@ def main() -> int:
     rgb = np.random.default_rng(0).integers(0, 255, (args.height, args.width, 3), np.uint8)
     with create_backend("onnxruntime", onnx_path, num_threads=args.threads) as backend, torch.inference_mode():
         seg = Segmenter(backend, ModelSpec.for_model(onnx_path))
-        res = timeit_interleaved({
+        fns = {
             "ort": lambda: backend.infer(xn),
             "ort_dynamic": lambda: sess.run(None, {name: xn}),
             "torch": lambda: model(x),
             "labels": lambda: seg.segment(rgb, want_confidence=False),
             "confidence": lambda: seg.segment(rgb, want_confidence=True),
-        }, args.runs)
+        }
+        closers = _precision_candidates(fns, extra, onnx_path, args, xn, rgb)
+        try:
+            res = timeit_interleaved(fns, args.runs)
+        finally:
+            for close in closers:
+                close()
     (ort_med, ort_p95), (pt_med, pt_p95) = res["ort"], res["torch"]
     dyn_med, dyn_p95 = res["ort_dynamic"]
     (full_med, full_p95), (conf_med, conf_p95) = res["labels"], res["confidence"]
@@ -106,7 +122,49 @@ def main() -> int:
     print(f"{'Segmenter: labels + confidence':<40} {conf_med:>10.2f} {conf_p95:>10.2f}")
     print(f"ratio PyTorch eager / ONNX Runtime: {pt_med / ort_med:.2f}x")
     print(f"ratio dynamic-shape / pinned-shape ONNX Runtime session: {dyn_med / ort_med:.2f}x")
+    for label, key, base in (
+        ("ONNX Runtime CPU int8 Q/DQ (network)", "ort_int8", "ort"),
+        ("Segmenter int8: labels", "labels_int8", "labels"),
+        ("ONNX Runtime CPU fp16 ONNX (plain, pinned)", "ort_fp16", "ort"),
+    ):
+        if key in res:
+            med, p95 = res[key]
+            print(f"{label:<40} {med:>10.2f} {p95:>10.2f}   {med / res[base][0]:.2f}x fp32")
     return 0
+
+
+def _precision_candidates(fns: dict, extra: list[str], onnx_path: Path, args: argparse.Namespace,
+                          xn: np.ndarray, rgb: np.ndarray) -> list[Callable[[], object]]:
+    """Add the int8 / fp16 callables to ``fns``; returns their close functions."""
+    import onnxruntime as ort
+
+    from seg_perception.backends import create_backend
+    from seg_perception.model_spec import ModelSpec
+    from seg_perception.pipeline import Segmenter
+
+    closers: list[Callable[[], object]] = []
+    if "int8" in extra:
+        be8 = create_backend("onnxruntime", onnx_path, num_threads=args.threads, precision="int8",
+                             calibration_dir=args.calib)
+        closers.append(be8.close)
+        seg8 = Segmenter(be8, ModelSpec.for_model(onnx_path))
+        print(f"int8 model: {be8.model_path}")
+        fns["ort_int8"] = lambda: be8.infer(xn)
+        fns["labels_int8"] = lambda: seg8.segment(rgb, want_confidence=False)
+    if "fp16" in extra:
+        from seg_perception.backends.precision_fp16 import fp16_model_for
+
+        path16 = fp16_model_for(onnx_path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads, opts.inter_op_num_threads = args.threads, 1
+        dims = ort.InferenceSession(str(path16), providers=["CPUExecutionProvider"]).get_inputs()[0].shape
+        for dim, value in zip(dims, (1, 3, args.height, args.width), strict=False):
+            if isinstance(dim, str):  # pin the dynamic dims as the backend does
+                opts.add_free_dimension_override_by_name(dim, value)
+        s16 = ort.InferenceSession(str(path16), opts, providers=["CPUExecutionProvider"])
+        print(f"fp16 model: {path16}")
+        fns["ort_fp16"] = lambda: s16.run(None, {s16.get_inputs()[0].name: xn})
+    return closers
 
 
 if __name__ == "__main__":

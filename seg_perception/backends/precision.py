@@ -2,7 +2,7 @@
 
 ``quantize_int8`` runs ONNX Runtime's static quantizer on frames pre-processed as at run
 time, checks the result against the fp32 model and writes a model card beside it. The
-recipe, the checks and the cache layout: docs/backends.md.
+recipe, the checks and the cache layout: docs/deploying.md.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -22,6 +23,7 @@ import yaml
 from seg_perception.backends.calibration import list_calibration_images, load_rgb, make_preprocess
 from seg_perception.backends.engine_cache import default_cache_dir, model_fingerprint
 from seg_perception.backends.preprocess import round_up
+from seg_perception.backends.quant_recipe import ops_to_quantize, optimize_basic, qdq_census
 from seg_perception.errors import BackendUnavailable, ConfigError, ModelError
 from seg_perception.model_spec import ModelSpec
 
@@ -31,7 +33,11 @@ LOG = logging.getLogger(__name__)
 DEFAULT_CALIB_IMAGES = 30
 DEFAULT_VERIFY_IMAGES = 10
 #: Bump when the quantization recipe changes, so cached results miss.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
+RECIPE = (
+    "ORT basic graph optimization, then onnxruntime quantize_static QDQ: per-channel symmetric int8 weights, "
+    "uint8 activations, MinMax, no reduce_range; Resize and Pad left float"
+)
 
 
 @dataclass(frozen=True)
@@ -153,6 +159,31 @@ def _copy_metadata(source: Path, out: Path) -> None:
         shutil.copyfile(meta, out.with_suffix(".yaml"))
 
 
+def from_cache(cached: Path, dst: Path, src: Path) -> dict[str, Any] | None:
+    """Copy a cached converted model (+ card, metadata) to ``dst``; its card, or None on a miss."""
+    if not (cached.exists() and card_path(cached).exists()):
+        return None
+    LOG.info("converted model from cache: %s", cached)
+    if cached.resolve() != dst.resolve():
+        shutil.copyfile(cached, dst)
+    card = yaml.safe_load(card_path(cached).read_text())
+    card.update(model=dst.name, cached=True)
+    card_path(dst).write_text(yaml.safe_dump(card, sort_keys=False))
+    _copy_metadata(src, dst)
+    return card
+
+
+def store(dst: Path, src: Path, kind: str, report: dict[str, Any], cached: Path | None) -> dict[str, Any]:
+    """Write ``dst``'s metadata and card, copy both into the cache (``cached``); the card as a dict."""
+    _copy_metadata(src, dst)
+    _write_card(dst, src, kind, report)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(dst, cached)
+        _write_card(cached, src, kind, report)
+    return {"model": dst.name, "source_model": src.name, "precision": kind, **report}
+
+
 def quantize_int8(
     model: str | Path,
     calib_dir: str | Path,
@@ -161,28 +192,24 @@ def quantize_int8(
     verify_images: int = DEFAULT_VERIFY_IMAGES,
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
+    verify_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Write an INT8 Q/DQ copy of ``model`` to ``out`` (+ metadata YAML and model card).
 
-    Returns the card as a dict (``verification`` holds the fp32 comparison, ``cached``
-    whether the cached result was reused). Raises ModelError for a model without
-    metadata, ConfigError for an empty calibration folder.
+    Verification frames come from ``verify_dir`` (e.g. the val split) when given, else
+    from ``calib_dir`` frames not used for calibration. Returns the card as a dict
+    (``verification``: the fp32 comparison, ``cached``: cache reused). Raises ModelError
+    for a model without metadata, ConfigError for an empty calibration folder.
     """
     src, dst = Path(model), Path(out)
     spec = ModelSpec.for_model(src)
-    calib_paths, verify_paths = split_images(calib_dir, calib_images, verify_images)
+    calib_paths, verify_paths = split_images(calib_dir, calib_images, 0 if verify_dir else verify_images)
+    if verify_dir and verify_images > 0:
+        verify_paths = list_calibration_images(verify_dir, max_images=verify_images)
     key = _cache_key(src, calib_paths, "int8")
-    cdir = Path(cache_dir) if cache_dir else precision_cache_dir()
-    cached = cdir / f"{src.stem}_int8_{key}.onnx"
+    cached = (Path(cache_dir) if cache_dir else precision_cache_dir()) / f"{src.stem}_int8_{key}.onnx"
     dst.parent.mkdir(parents=True, exist_ok=True)
-    if use_cache and cached.exists() and card_path(cached).exists():
-        LOG.info("INT8 model from cache: %s", cached)
-        if cached.resolve() != dst.resolve():
-            shutil.copyfile(cached, dst)
-        card = yaml.safe_load(card_path(cached).read_text())
-        card.update(model=dst.name, cached=True)
-        card_path(dst).write_text(yaml.safe_dump(card, sort_keys=False))
-        _copy_metadata(src, dst)
+    if use_cache and (card := from_cache(cached, dst, src)) is not None:
         return card
     try:
         from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
@@ -190,38 +217,42 @@ def quantize_int8(
         raise BackendUnavailable(f"onnxruntime.quantization is not available: {err}") from err
     input_name = _session(src).get_inputs()[0].name
     t0 = time.perf_counter()
-    try:
-        quantize_static(
-            str(src),
-            str(dst),
-            _Reader(input_name, calib_paths, spec),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            weight_type=QuantType.QInt8,
-            activation_type=QuantType.QUInt8,
-        )
-    except (ValueError, RuntimeError) as err:
-        raise ModelError(f"ONNX Runtime could not quantize {src.name}: {err}") from err
+    with tempfile.TemporaryDirectory(prefix="seg_quant_") as tmp:
+        prepared = optimize_basic(src, Path(tmp) / "prepared.onnx")
+        op_types = ops_to_quantize(prepared)
+        try:
+            quantize_static(
+                str(prepared),
+                str(dst),
+                _Reader(input_name, calib_paths, spec),
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=op_types,
+                per_channel=True,
+                reduce_range=False,
+                weight_type=QuantType.QInt8,
+                activation_type=QuantType.QUInt8,
+                extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
+            )
+        except (ValueError, RuntimeError) as err:
+            raise ModelError(f"ONNX Runtime could not quantize {src.name}: {err}") from err
     seconds = time.perf_counter() - t0
-    _copy_metadata(src, dst)
     ver = verify_against(src, dst, verify_paths, spec) if verify_paths else None
     report: dict[str, Any] = {
         "source_sha256": model_fingerprint(src),
-        "recipe": "onnxruntime quantize_static QDQ, per-channel int8 weights, uint8 activations, MinMax",
+        "recipe": RECIPE,
+        "recipe_version": RECIPE_VERSION,
+        "quantized_op_types": op_types,
+        "graph": qdq_census(dst),
         "calibration_folder": str(Path(calib_dir)),
         "calibration_images": len(calib_paths),
+        "verification_folder": str(Path(verify_dir)) if verify_dir else str(Path(calib_dir)),
         "input_hw": list(_net_hw(spec)),
         "quantize_seconds": round(seconds, 2),
         "verification": asdict(ver) if ver else None,
         "cached": False,
     }
-    _write_card(dst, src, "int8", report)
-    if use_cache:
-        cdir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(dst, cached)
-        _write_card(cached, src, "int8", report)
     LOG.info("INT8 model %s written in %.1f s; %s", dst, seconds, ver)
-    return {"model": dst.name, "source_model": src.name, "precision": "int8", **report}
+    return store(dst, src, "int8", report, cached if use_cache else None)
 
 
 def int8_model_for(model: str | Path, calib_dir: str | Path | None = None) -> Path:
@@ -236,6 +267,8 @@ def int8_model_for(model: str | Path, calib_dir: str | Path | None = None) -> Pa
     if sibling.exists() and card_path(sibling).exists():
         card = yaml.safe_load(card_path(sibling).read_text()) or {}
         if card.get("source_sha256") == model_fingerprint(src):
+            if card.get("recipe_version") != RECIPE_VERSION:
+                LOG.warning("%s was made with an older INT8 recipe; remake it with `seg-perception quantize`", sibling)
             return sibling
         LOG.warning("%s was made from another version of %s; not using it", sibling, src.name)
     if not calib_dir:

@@ -89,3 +89,104 @@ def test_auto_reports_precision_and_lowers_int8_without_a_qdq_model(tmp_path: Pa
     sel = select_backend("auto", src, precision="int8", auto_order=["onnxruntime:cpu"])
     assert sel.precision == "fp32" and "precision fp32" in sel.summary
     assert any("cannot run int8" in n for n in sel.notes)
+
+
+def _model(folder: Path, name: str, nodes: list, inits: list, out_hw: tuple[int, int] = (16, 24)) -> Path:
+    graph = helper.make_graph(
+        nodes,
+        name,
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 3, "h", "w"])],
+        inits,
+    )
+    path = folder / f"{name}.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    meta = {"class_names": ["a", "b", "c"], "input_size": [16, 24], "mean": [0.5] * 3, "std": [0.25] * 3}
+    path.with_suffix(".yaml").write_text(yaml.safe_dump(meta))
+    return path
+
+
+def _weights(name: str, shape: tuple[int, ...]) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.random.default_rng(2).normal(0, 0.5, shape).astype(np.float32), name)
+
+
+def _pad_conv_resize_model(folder: Path) -> Path:
+    """Pad -> Conv -> Relu -> Conv -> Resize x2: the shapes the INT8 recipe is about."""
+    pads = numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads")
+    scales = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")
+    nodes = [
+        helper.make_node("Pad", ["input", "pads"], ["padded"], mode="constant"),
+        helper.make_node("Conv", ["padded", "w1"], ["c1"]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2"], ["c2"]),
+        helper.make_node("Resize", ["c2", "", "scales"], ["logits"], mode="linear"),
+    ]
+    return _model(folder, "padnet", nodes, [pads, scales, _weights("w1", (8, 3, 3, 3)), _weights("w2", (3, 8, 1, 1))])
+
+
+def test_int8_recipe_fuses_pad_leaves_final_resize_float_and_counts_qdq(tmp_path: Path) -> None:
+    src = _pad_conv_resize_model(tmp_path)
+    calib, val = _images(tmp_path / "train", 5), _images(tmp_path / "val", 3)
+    out = tmp_path / "padnet_int8.onnx"
+    card = precision.quantize_int8(src, calib, out, calib_images=5, verify_images=3, use_cache=False, verify_dir=val)
+    graph = onnx.load(str(out)).graph
+    ops = [n.op_type for n in graph.node]
+    assert "Pad" not in ops  # folded into the Conv before Q/DQ nodes were inserted
+    producer = {o: n.op_type for n in graph.node for o in n.output}
+    assert producer["logits"] == "Resize"  # no full-resolution Q -> DQ pair after the last Resize
+    assert card["recipe_version"] == precision.RECIPE_VERSION and "Resize" not in card["quantized_op_types"]
+    census = card["graph"]
+    assert census["QuantizeLinear"] == ops.count("QuantizeLinear") > 0
+    assert census["wrapped_ops"]["Conv"] == 2 and census["float_ops"]["Resize"] == 1
+    assert card["verification_folder"] == str(val) and card["verification"]["images"] == 3
+
+
+def test_qdq_census_of_a_float_model_lists_everything_as_float(tmp_path: Path) -> None:
+    from seg_perception.backends.quant_recipe import qdq_census
+
+    census = qdq_census(_tiny_model(tmp_path))
+    assert census == {"QuantizeLinear": 0, "DequantizeLinear": 0, "wrapped_ops": {}, "float_ops": {"Conv": 1}}
+
+
+def test_fp16_conversion_keeps_fp32_io_verifies_and_caches(tmp_path: Path) -> None:
+    pytest.importorskip("onnxconverter_common")
+    from seg_perception.backends.precision_fp16 import convert_fp16
+
+    src = _pad_conv_resize_model(tmp_path)
+    val = _images(tmp_path / "val", 4)
+    out = tmp_path / "out" / "padnet_fp16.onnx"
+    card = convert_fp16(src, out, verify_dir=val, verify_images=4, cache_dir=tmp_path / "c")
+    model = onnx.load(str(out))
+    assert model.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    assert model.graph.output[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    assert {i.data_type for i in model.graph.initializer if i.name.startswith("w")} == {TensorProto.FLOAT16}
+    ver = card["verification"]
+    assert ver["images"] == 4 and ver["label_agreement"] >= 0.99 and ver["max_logit_diff"] < 0.1
+    assert yaml.safe_load(precision.card_path(out).read_text())["precision"] == "fp16"
+    assert out.with_suffix(".yaml").exists() and card["cached"] is False
+    again = convert_fp16(src, out, verify_dir=val, verify_images=4, cache_dir=tmp_path / "c")
+    assert again["cached"] is True
+
+
+def test_fp16_model_for_uses_a_sibling_made_from_this_model(tmp_path: Path) -> None:
+    pytest.importorskip("onnxconverter_common")
+    from seg_perception.backends.precision_fp16 import convert_fp16, fp16_model_for
+
+    src = _tiny_model(tmp_path)
+    sibling = tmp_path / "tiny_fp16.onnx"
+    convert_fp16(src, sibling, use_cache=False)
+    assert fp16_model_for(src) == sibling
+
+
+def test_quantize_cli_fp16_and_int8_without_calib(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("onnxconverter_common")
+    from seg_perception.cli import main
+
+    src = _tiny_model(tmp_path)
+    val = _images(tmp_path / "val", 3)
+    out = tmp_path / "tiny_fp16.onnx"
+    argv = ["quantize", "--precision", "fp16", "--model", str(src), "--verify-dir", str(val), "--out", str(out)]
+    assert main([*argv, "--verify-images", "2", "--no-cache"]) == 0
+    assert "label agreement" in capsys.readouterr().out and out.exists()
+    assert main(["quantize", "--model", str(src), "--out", str(tmp_path / "x_int8.onnx")]) == 2
+    assert "needs --calib" in capsys.readouterr().err
