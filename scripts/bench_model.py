@@ -12,6 +12,10 @@ NAME_int8.onnx, else one quantized from ``--calib`` into the precision cache) an
 ONNX as a plain session with the same pinned shape (the backend refuses fp16 on CPU), each
 with its ratio to fp32 from the same run. ``--precisions ''`` skips them.
 
+``--baseline`` (default: ``models/camvid_fast.onnx`` when benchmarking another model) is timed in
+the same interleaved run, and the ratio model / baseline is printed. Each model's training
+config (for parameters and GFLOPs) is read from its model card unless ``--config`` is given.
+
     python scripts/bench_model.py [--model models/camvid.onnx] [--config config/train_camvid.yaml] [--runs 100]
         [--calib ../shared/datasets/camvid/train] [--precisions int8,fp16]
 """
@@ -54,7 +58,9 @@ def timeit_interleaved(
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=str(ROOT / "models" / "camvid.onnx"))
-    ap.add_argument("--config", default=str(ROOT / "config" / "train_camvid.yaml"))
+    ap.add_argument("--config", default=None, help="training config (default: the model card's training.config)")
+    ap.add_argument("--baseline", default=str(ROOT / "models" / "camvid_fast.onnx"),
+                    help="a second model timed in the same run ('' for none)")
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--height", type=int, default=360)
@@ -76,16 +82,17 @@ def main() -> int:
     from seg_perception.training.config import load_config
 
     torch.set_num_threads(args.threads)
-    cfg = load_config(args.config)
-    model = build_model(cfg["model"]).eval()
-    model.aux_head = None
     x = torch.randn(1, 3, args.height, args.width)
-    with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        model(x)
-    gflops = counter.get_total_flops() / 1e9
-    params = count_parameters(model)
+
+    def net_of(onnx: Path, config: str | None) -> tuple[torch.nn.Module, int, float]:
+        net = build_model(load_config(config or str(ROOT / _card_config(onnx)))["model"]).eval()
+        net.aux_head = None
+        with FlopCounterMode(display=False) as counter, torch.inference_mode():
+            net(x)
+        return net, count_parameters(net), counter.get_total_flops() / 1e9
 
     onnx_path = Path(args.model)
+    model, params, gflops = net_of(onnx_path, args.config)
     if not onnx_path.exists():
         raise SystemExit(f"{onnx_path} not found: export the model first (see README)")
     opts = ort.SessionOptions()
@@ -104,6 +111,16 @@ def main() -> int:
             "confidence": lambda: seg.segment(rgb, want_confidence=True),
         }
         closers = _precision_candidates(fns, extra, onnx_path, args, xn, rgb)
+        base_path = Path(args.baseline) if args.baseline else None
+        if base_path is not None and (not base_path.exists() or base_path.resolve() == onnx_path.resolve()):
+            base_path = None
+        if base_path is not None:
+            _, base_params, base_gflops = net_of(base_path, None)
+            be_base = create_backend("onnxruntime", base_path, num_threads=args.threads)
+            closers.append(be_base.close)
+            seg_base = Segmenter(be_base, ModelSpec.for_model(base_path))
+            fns["ort_base"] = lambda: be_base.infer(xn)
+            fns["labels_base"] = lambda: seg_base.segment(rgb, want_confidence=False)
         try:
             res = timeit_interleaved(fns, args.runs)
         finally:
@@ -130,7 +147,22 @@ def main() -> int:
         if key in res:
             med, p95 = res[key]
             print(f"{label:<40} {med:>10.2f} {p95:>10.2f}   {med / res[base][0]:.2f}x fp32")
+    if "ort_base" in res:
+        (b_med, b_p95), (bl_med, bl_p95) = res["ort_base"], res["labels_base"]
+        print(f"baseline {base_path.name}: {base_params / 1e6:.3f} M params, {base_gflops:.2f} GFLOPs")
+        print(f"{'baseline ONNX Runtime CPU (network)':<40} {b_med:>10.2f} {b_p95:>10.2f}")
+        print(f"{'baseline Segmenter: labels':<40} {bl_med:>10.2f} {bl_p95:>10.2f}")
+        print(f"ratio {onnx_path.name} / baseline, network: {ort_med / b_med:.2f}x; Segmenter labels: "
+              f"{full_med / bl_med:.2f}x")
     return 0
+
+
+def _card_config(onnx: Path) -> str:
+    """training.config of the YAML model card beside ``onnx`` (repository-relative)."""
+    import yaml
+
+    card = yaml.safe_load(onnx.with_suffix(".yaml").read_text())
+    return str((card.get("training") or {}).get("config") or "config/train_camvid.yaml")
 
 
 def _precision_candidates(fns: dict, extra: list[str], onnx_path: Path, args: argparse.Namespace,
