@@ -178,6 +178,8 @@ class SegmentationNode(Node):
                 destroy(entity)
         self._queries.destroy()
         self._active, self.depth_input, self.latest = [], None, None
+        with self._lock:
+            self._pending = None  # a frame from before deactivation is never served after it
 
     def cleanup_pipeline(self) -> None:
         """Release the backend (lifecycle: on_cleanup)."""
