@@ -57,8 +57,8 @@ def test_stages_share_architecture_and_chain_warm_starts() -> None:
         assert cur["name"] != prev["name"] and cur["seed"] != prev["seed"]
 
 
-def test_default_model_card_names_the_last_stage() -> None:
-    card = yaml.safe_load((REPO / "models" / "camvid.yaml").read_text())
+def test_fast_model_card_names_the_last_stage() -> None:
+    card = yaml.safe_load((REPO / "models" / "camvid_fast.yaml").read_text())
     training = card["training"]
     last = _stages()[-1]
     assert card["name"] == last["name"]
@@ -66,6 +66,17 @@ def test_default_model_card_names_the_last_stage() -> None:
     assert Path(training["warm_start_from"]) == Path(last["train"]["init_checkpoint"])
     model = build_model(last["model"], num_classes=len(card["class_names"]))
     assert count_parameters(model) == training["params"]
+
+
+def test_default_model_card_names_the_lite_recipe() -> None:
+    card = yaml.safe_load((REPO / "models" / "camvid.yaml").read_text())
+    training = card["training"]
+    cfg = load_config(REPO / training["config"])
+    assert card["name"] == cfg["name"] and training["architecture"] == cfg["model"]["name"] == "LiteSegNet"
+    assert card["mean"] == cfg["data"]["mean"] and card["std"] == cfg["data"]["std"]
+    model = build_model(cfg["model"], num_classes=len(card["class_names"]), load_pretrained=False)
+    assert count_parameters(model) == training["params"]
+    assert (REPO / "models" / "camvid.onnx").stat().st_size <= 16 * 1024 * 1024
 
 
 def _write(path: Path, doc: dict) -> Path:
