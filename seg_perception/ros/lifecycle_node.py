@@ -15,12 +15,11 @@ import sys
 from typing import Any
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.lifecycle import Node as LifecycleNode
 
 from seg_perception.errors import SegPerceptionError
-from seg_perception.ros.node import NODE_NAME, SegmentationNode
+from seg_perception.ros.node import NODE_NAME, SegmentationNode, spin
 from seg_perception.ros.transport import apply_default_profile
 
 __all__ = ["LifecycleSegmentationNode", "main"]
@@ -68,17 +67,7 @@ def main(args: list[str] | None = None) -> int:
     """Entry point: ``ros2 run seg_perception segmentation_lifecycle_node`` (starts unconfigured)."""
     apply_default_profile()
     rclpy.init(args=args if args is not None else sys.argv)
-    node = LifecycleSegmentationNode()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin(LifecycleSegmentationNode())
 
 
 if __name__ == "__main__":

@@ -408,6 +408,11 @@ def main(args: list[str] | None = None) -> int:
         rclpy.logging.get_logger(NODE_NAME).error(f"start-up failed: {err}")
         rclpy.try_shutdown()
         return 1
+    return spin(node)
+
+
+def spin(node: Node) -> int:
+    """Spin ``node`` on a single-threaded executor until shutdown or Ctrl-C; then destroy it. Returns 0."""
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
