@@ -110,11 +110,18 @@ def _mixed_pixels(
 GRID_MAX_LABEL_HW = (480, 640)
 
 
-def labels_for_grid(labels: np.ndarray, max_hw: tuple[int, int] = GRID_MAX_LABEL_HW) -> np.ndarray:
-    """HxW uint8 labels shrunk by nearest neighbour to fit ``max_hw`` (aspect kept); unchanged when they fit."""
-    h, w = labels.shape[:2]
+def grid_label_shape(shape: tuple[int, int], max_hw: tuple[int, int] = GRID_MAX_LABEL_HW) -> tuple[int, int]:
+    """(H, W) that :func:`labels_for_grid` gives an image of ``shape`` = (H, W)."""
+    h, w = int(shape[0]), int(shape[1])
     scale = min(max_hw[0] / h, max_hw[1] / w)
     if scale >= 1.0:
+        return h, w
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def labels_for_grid(labels: np.ndarray, max_hw: tuple[int, int] = GRID_MAX_LABEL_HW) -> np.ndarray:
+    """HxW uint8 labels shrunk by nearest neighbour to fit ``max_hw`` (aspect kept); unchanged when they fit."""
+    h, w = grid_label_shape(labels.shape[:2], max_hw)
+    if (h, w) == labels.shape[:2]:
         return labels
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST_EXACT)
+    return cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)

@@ -12,12 +12,9 @@ import numpy as np
 
 from seg_perception.errors import GeometryError
 from seg_perception.geometry.camera import CameraIntrinsics, CameraPose, pixel_rays_grid
+from seg_perception.geometry.ground import ground_hits
 
 __all__ = ["ground_ranges", "GroundRangeCache"]
-
-#: rays must point at least this much downwards (unit z component) to count as seeing the ground
-_MIN_DOWN = 1e-3
-
 
 def ground_ranges(intrinsics: CameraIntrinsics, pose: CameraPose, max_range: float = np.inf) -> np.ndarray:
     """Horizontal distance (metres, grid frame) from the camera to where each pixel's ray meets z = 0.
@@ -38,13 +35,8 @@ def ground_ranges(intrinsics: CameraIntrinsics, pose: CameraPose, max_range: flo
     if not origin[2] > 0:
         raise GeometryError(f"camera must be above the ground (z > 0), got z = {origin[2]} m")
     rays = pixel_rays_grid(intrinsics, pose)  # unit vectors, H x W x 3
-    dz = rays[..., 2]
-    down = np.isfinite(dz) & (dz < -_MIN_DOWN)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.where(down, -origin[2] / np.where(down, dz, -1.0), np.nan)
-        horiz = t * np.hypot(rays[..., 0], rays[..., 1])
-    horiz = np.where(down & (horiz <= max_range), horiz, np.nan)
-    return horiz.astype(np.float32)
+    x, y, valid = ground_hits(origin, rays, np.isfinite(rays).all(axis=-1), max_range)
+    return np.where(valid, np.hypot(x - origin[0], y - origin[1]), np.nan).astype(np.float32)
 
 
 class GroundRangeCache:

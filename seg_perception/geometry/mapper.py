@@ -44,8 +44,9 @@ class OccupancyMapper:
         self.pose = pose
         self.drivable_classes = frozenset(int(c) for c in drivable_classes)
         self.obstacle_classes = frozenset(int(c) for c in obstacle_classes)
-        class_lut(self.drivable_classes, "drivable_classes")
-        class_lut(self.obstacle_classes, "obstacle_classes")
+        #: (256,) bool lookups of the class sets (also what the depth-aware grid uses)
+        self.drivable_lut = class_lut(self.drivable_classes, "drivable_classes")
+        self.obstacle_lut = class_lut(self.obstacle_classes, "obstacle_classes")
         self.scan_angle_increment = DEFAULT_ANGLE_INCREMENT if scan_angle_increment is None else scan_angle_increment
         self.link_distance = link_distance
         self.intrinsics: CameraIntrinsics | None = None

@@ -46,7 +46,8 @@ class DepthInput:
     def __init__(self, node: Node, stats: PipelineStats, warn: Callable[[str, str], None], slop_s: float) -> None:
         self._stats, self._warn = stats, warn
         self._buffer = DepthBuffer(slop_s=slop_s, capacity=8)
-        self.rays = NormalizedRays()  # shared with the grid and query positions (same camera)
+        self.rays = NormalizedRays()  # worker thread: points
+        self._query_rays = NormalizedRays()  # executor thread: positions (the caches are not shared across threads)
         self._sub = node.create_subscription(Image, "depth", self._on_depth, qos_profile_sensor_data)
         self.points_pub = node.create_publisher(PointCloud2, "~/labeled_points", 10)
 
@@ -99,4 +100,4 @@ class DepthInput:
 
     def position(self, mask: Any, depth: Any, intrinsics: CameraIntrinsics) -> ObjectPosition | None:
         """Robust centre and extent of ``mask``'s depth points (see ``depth.position``)."""
-        return object_position(mask, depth, intrinsics, rays=self.rays)
+        return object_position(mask, depth, intrinsics, rays=self._query_rays)

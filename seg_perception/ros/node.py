@@ -43,7 +43,6 @@ from seg_perception.conversions.occupancy import grid_to_msg, ranges_to_scan_msg
 from seg_perception.depth.grid import frame_depth_occupancy
 from seg_perception.errors import ConfigError, GeometryError, ModelError, SegPerceptionError
 from seg_perception.geometry.camera import CameraIntrinsics
-from seg_perception.geometry.classes import class_lut
 from seg_perception.geometry.mapper import MapperOutput
 from seg_perception.model_spec import ModelSpec
 from seg_perception.node_config import NodeConfig
@@ -58,7 +57,7 @@ from seg_perception.ros.query_service import QueryService
 from seg_perception.ros.tf_pose import TfPoseSource
 from seg_perception.ros.transport import apply_default_profile
 from seg_perception.runtime_stats import PipelineStats
-from seg_perception.upsampling import labels_for_grid
+from seg_perception.upsampling import grid_label_shape, labels_for_grid
 
 NODE_NAME = "seg_perception"
 
@@ -332,11 +331,10 @@ class SegmentationNode(Node):
                 rectified = self.config.image_rectified
                 self.mapper.set_intrinsics(self.camera.intrinsics_of(info, labels.shape[:2], rectified))
                 self._applied_info = info
-            small = labels_for_grid(labels)
-            if depth is not None:
-                out = self._depth_grid(labels, depth, small.shape)
+            if depth is not None:  # the flat lookup is needed only for the scan's beams: no label shrink
+                out = self._depth_grid(labels, depth, grid_label_shape(labels.shape[:2]))
             else:
-                out = self.mapper.process(small)
+                out = self.mapper.process(labels_for_grid(labels))
         except (GeometryError, ConfigError) as err:
             self.stats.on_publish("grid_errors")
             self.warn_throttled("grid", f"occupancy grid skipped: {err}")
@@ -357,8 +355,8 @@ class SegmentationNode(Node):
             raise GeometryError("no usable camera_info for the depth grid")
         m = self.mapper
         res = frame_depth_occupancy(
-            depth, labels, intrinsics, m.ground_pose, m.grid, class_lut(m.drivable_classes, "drivable_classes"),
-            class_lut(m.obstacle_classes, "obstacle_classes"), self.config.depth_rules, stride=4,
+            depth, labels, intrinsics, m.ground_pose, m.grid, m.drivable_lut, m.obstacle_lut, self.config.depth_rules,
+            stride=4,
         )
         scanner = m.scanner_for(scan_shape)
         ranges = scanner.ranges(res.grid, res.contacts) if scanner is not None else None

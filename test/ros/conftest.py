@@ -83,6 +83,30 @@ class NodeProcess:
         return self.proc.returncode
 
 
+def call_service(client: object, request: object, timeout: float = 30.0) -> object:
+    """The response of one service call (the harness executor spins the client); fails the test on timeout."""
+    future = client.call_async(request)  # type: ignore[attr-defined]
+    assert Harness.wait_for(future.done, timeout, period=0.005), f"no answer from {client.srv_name}"  # type: ignore[attr-defined]
+    return future.result()
+
+
+def query(client: object, text: str, timeout: float = 30.0) -> object:
+    """``~/segment_query`` answer to ``text``."""
+    from seg_perception.srv import SegmentQuery
+
+    return call_service(client, SegmentQuery.Request(query=text), timeout)
+
+
+def diag_count(diags: list, key: str) -> int:
+    """Newest value of diagnostics key ``key`` among the received arrays (0 when never seen)."""
+    for arr in reversed(diags):
+        for st in arr.status:
+            for kv in st.values:
+                if kv.key == key:
+                    return int(float(kv.value))
+    return 0
+
+
 class Harness:
     """A test node spinning in a background thread, with helpers to publish and wait."""
 

@@ -16,6 +16,8 @@ from seg_perception.model_spec import ModelSpec
 from seg_perception.node_config import NodeConfig
 from seg_perception.synthetic.street import render_street
 
+from .conftest import diag_count
+
 pytestmark = pytest.mark.ros
 
 
@@ -83,21 +85,13 @@ def test_bad_camera_info_warns_and_labels_keep_flowing(harness, start_node, tiny
 
     def step() -> bool:
         info_pub.publish(bad)
-        return _count(diags, "published_grid_errors") > 0
+        return diag_count(diags, "published_grid_errors") > 0
 
     assert harness.publish_until(img_pub, msg, step, timeout=30), node.output
     n = len(labels)
     assert harness.publish_until(img_pub, msg, lambda: len(labels) > n)
     assert "occupancy grid skipped" in node.output and "focal" in node.output
     assert node.proc.poll() is None
-
-
-def _count(diags: list, key: str) -> int:
-    for arr in reversed(diags):
-        for kv in arr.status[0].values:
-            if kv.key == key:
-                return int(kv.value)
-    return 0
 
 
 def test_grid_and_scan_cost_nothing_until_someone_subscribes(harness, start_node, tiny_model):
@@ -111,8 +105,8 @@ def test_grid_and_scan_cost_nothing_until_someone_subscribes(harness, start_node
     assert harness.publish_until(info_pub, _info(), lambda: False, timeout=1.0) is False
     n = len(labels)
     assert harness.publish_until(img_pub, msg, lambda: len(labels) >= n + 5), node.output
-    assert harness.wait_for(lambda: _count(diags, "published_labels") >= n + 5)
-    assert _count(diags, "published_occupancy_grid") == 0 and _count(diags, "published_obstacle_scan") == 0
+    assert harness.wait_for(lambda: diag_count(diags, "published_labels") >= n + 5)
+    assert diag_count(diags, "published_occupancy_grid") == 0 and diag_count(diags, "published_obstacle_scan") == 0
     assert "no camera_info received yet" not in node.output
     scans = harness.collect(LaserScan, "/seg_perception/obstacle_scan")
     assert harness.publish_until(img_pub, msg, lambda: len(scans) > 0), node.output

@@ -11,13 +11,9 @@ from sensor_msgs.msg import Image
 from seg_perception.conversions.image import numpy_to_image_msg
 from seg_perception.synthetic.street import render_street
 
+from .conftest import call_service
+
 pytestmark = pytest.mark.ros
-
-
-def _call(harness, client, request):
-    future = client.call_async(request)
-    assert harness.wait_for(future.done, 30.0), f"no answer from {client.srv_name}"
-    return future.result()
 
 
 def test_transitions_gate_the_pipeline(harness, start_node, tiny_model):
@@ -27,10 +23,10 @@ def test_transitions_gate_the_pipeline(harness, start_node, tiny_model):
     assert change.wait_for_service(timeout_sec=30) and get.wait_for_service(timeout_sec=30), node.output
 
     def state() -> int:
-        return _call(harness, get, GetState.Request()).current_state.id
+        return call_service(get, GetState.Request()).current_state.id
 
     def transition(tid: int) -> bool:
-        return _call(harness, change, ChangeState.Request(transition=Transition(id=tid))).success
+        return call_service(change, ChangeState.Request(transition=Transition(id=tid))).success
 
     labels = harness.collect(Image, "/seg_perception/labels")
     pub = harness.node.create_publisher(Image, "image", qos_profile_sensor_data)
@@ -59,8 +55,8 @@ def test_a_bad_model_fails_configure_with_the_reason(harness, start_node, tmp_pa
     change = harness.node.create_client(ChangeState, "/seg_perception/change_state")
     get = harness.node.create_client(GetState, "/seg_perception/get_state")
     assert change.wait_for_service(timeout_sec=30), node.output
-    res = _call(harness, change, ChangeState.Request(transition=Transition(id=Transition.TRANSITION_CONFIGURE)))
+    res = call_service(change, ChangeState.Request(transition=Transition(id=Transition.TRANSITION_CONFIGURE)))
     assert not res.success
-    assert _call(harness, get, GetState.Request()).current_state.id == State.PRIMARY_STATE_UNCONFIGURED
+    assert call_service(get, GetState.Request()).current_state.id == State.PRIMARY_STATE_UNCONFIGURED
     assert harness.wait_for(lambda: "configure failed" in node.output and "missing.onnx" in node.output, 10)
     assert node.proc.poll() is None

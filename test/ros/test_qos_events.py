@@ -10,15 +10,9 @@ from sensor_msgs.msg import Image
 from seg_perception.conversions.image import numpy_to_image_msg
 from seg_perception.synthetic.street import render_street
 
+from .conftest import diag_count
+
 pytestmark = pytest.mark.ros
-
-
-def _count(diags: list, key: str) -> int:
-    for arr in reversed(diags):
-        for kv in arr.status[0].values:
-            if kv.key == key:
-                return int(kv.value)
-    return 0
 
 
 def test_best_effort_camera_on_a_reliable_subscription_is_reported(harness, start_node, tiny_model):
@@ -28,7 +22,7 @@ def test_best_effort_camera_on_a_reliable_subscription_is_reported(harness, star
     labels = harness.collect(Image, "/seg_perception/labels")
     pub = harness.node.create_publisher(Image, "image", qos_profile_sensor_data)  # best effort
     msg = numpy_to_image_msg(render_street(1, 60, 80).rgb, "rgb8", msg_cls=Image)
-    assert harness.publish_until(pub, msg, lambda: _count(diags, "published_incompatible_qos") > 0, 30), node.output
+    assert harness.publish_until(pub, msg, lambda: diag_count(diags, "published_incompatible_qos") > 0, 30), node.output
     assert not labels  # nothing flows over an incompatible link ...
     assert "incompatible QoS" in node.output and "qos.reliability" in node.output  # ... and the node says why
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +14,10 @@ from seg_perception.conversions.image import image_msg_to_numpy, numpy_to_image_
 from seg_perception.detection.base import MODEL_FILE, model_dir
 from seg_perception.srv import SegmentQuery
 
+from .conftest import query
+
 pytestmark = pytest.mark.ros
 POLYGON = Path(__file__).resolve().parents[1] / "query" / "coffee_cup_polygon.json"
-
-
-def _call(client, text: str, timeout: float = 30.0):
-    future = client.call_async(SegmentQuery.Request(query=text))
-    end = time.monotonic() + timeout
-    while not future.done() and time.monotonic() < end:
-        time.sleep(0.005)
-    assert future.done(), f"no answer to {text!r}"
-    return future.result()
 
 
 def _coffee_node(harness, start_node, tiny_model, env: dict[str, str] | None = None, **params: object):
@@ -49,7 +41,7 @@ def test_cup_found_over_dds_with_detector(harness, start_node, tiny_model):
     import cv2
 
     client, rgb, node = _coffee_node(harness, start_node, tiny_model)
-    res = _call(client, "the red cup")
+    res = query(client, "the red cup")
     assert res.found, res.message + "\n" + node.output
     assert res.matched_class == "Coffee cup" and "detector class" in res.message and "mask quality" in res.message
     assert (res.mask.header.stamp.sec, res.mask.header.frame_id) == (700, "cam_cup")
@@ -65,22 +57,22 @@ def test_cup_found_over_dds_with_detector(harness, start_node, tiny_model):
         ys.max() - ys.min() + 1,
     )
     assert 0.0 < res.score <= 1.0 and res.pixel_count == int(mask.sum())
-    blue = _call(client, "the blue cup")
+    blue = query(client, "the blue cup")
     assert not blue.found and "seen:" in blue.message
-    assert not _call(client, "dog").found
-    assert _call(client, "road").matched_class == "road"  # segmentation classes still answer
+    assert not query(client, "dog").found
+    assert query(client, "road").matched_class == "road"  # segmentation classes still answer
 
 
 def test_cup_without_detector_says_how_to_get_it(harness, start_node, tiny_model, tmp_path):
     client, _, node = _coffee_node(harness, start_node, tiny_model, env={"SEG_PERCEPTION_MODELS": str(tmp_path)})
-    res = _call(client, "cup")
+    res = query(client, "cup")
     assert not res.found and res.matched_class == "Coffee cup", res.message
     assert "detector not available" in res.message and "fetch-models" in res.message, res.message
-    assert _call(client, "road").matched_class == "road"
+    assert query(client, "road").matched_class == "road"
 
 
 def test_detector_switched_off_by_parameter(harness, start_node, tiny_model):
     client, _, node = _coffee_node(harness, start_node, tiny_model, **{"query.detector": "disabled"})
-    res = _call(client, "cup")
+    res = query(client, "cup")
     assert not res.found and res.matched_class != "Coffee cup", res.message
-    assert _call(client, "road").matched_class == "road"
+    assert query(client, "road").matched_class == "road"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -15,16 +14,9 @@ from seg_perception.conversions.image import image_msg_to_numpy, numpy_to_image_
 from seg_perception.srv import SegmentQuery
 from seg_perception.synthetic.street import render_street
 
+from .conftest import query
+
 pytestmark = pytest.mark.ros
-
-
-def _call(client, text: str, timeout: float = 20.0):
-    future = client.call_async(SegmentQuery.Request(query=text))
-    end = time.monotonic() + timeout
-    while not future.done() and time.monotonic() < end:
-        time.sleep(0.005)
-    assert future.done(), f"no answer to {text!r}"
-    return future.result()
 
 
 def test_queries_answer_from_the_newest_frame_without_blocking_images(harness, start_node, tiny_model):
@@ -32,9 +24,9 @@ def test_queries_answer_from_the_newest_frame_without_blocking_images(harness, s
     client = harness.node.create_client(SegmentQuery, "/seg_perception/segment_query")
     assert client.wait_for_service(timeout_sec=30), node.output
 
-    before = _call(client, "road")
+    before = query(client, "road")
     assert not before.found and "no frame received yet" in before.message
-    assert not _call(client, "").found and not _call(client, "x" * 10_000).found
+    assert not query(client, "").found and not query(client, "x" * 10_000).found
 
     labels = harness.collect(Image, "/seg_perception/labels")
     pub = harness.node.create_publisher(Image, "image", qos_profile_sensor_data)
@@ -47,7 +39,7 @@ def test_queries_answer_from_the_newest_frame_without_blocking_images(harness, s
     # Ask for the class most present in the frame: the mask must be exactly its pixels.
     names = CAMVID_CLASSES
     top = int(np.bincount(frame_labels.ravel(), minlength=11)[:11].argmax())
-    res = _call(client, f"all {names[top]}")
+    res = query(client, f"all {names[top]}")
     assert res.found, res.message
     assert res.matched_class == names[top]
     assert (res.mask.header.stamp.sec, res.mask.header.frame_id) == (500, "cam_q")
@@ -59,13 +51,13 @@ def test_queries_answer_from_the_newest_frame_without_blocking_images(harness, s
     assert (res.roi.width, res.roi.height) == (xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
 
     # Ground ranges: without camera_info "nearest" ranks by image row; with it, by metres on the ground.
-    by_row = _call(client, f"nearest {names[top]}")
+    by_row = query(client, f"nearest {names[top]}")
     assert by_row.found and " m)" not in by_row.message, by_row.message
     info = CameraInfo(width=120, height=90)
     info.k = [100.0, 0.0, 59.5, 0.0, 100.0, 44.5, 0.0, 0.0, 1.0]
     info.d = [0.0] * 5
     info_pub = harness.node.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
-    assert harness.publish_until(info_pub, info, lambda: " m)" in _call(client, f"nearest {names[top]}").message)
+    assert harness.publish_until(info_pub, info, lambda: " m)" in query(client, f"nearest {names[top]}").message)
 
     # Frames keep flowing while a second thread hammers the service: every frame published one
     # at a time is labelled (counted, not timed), and answers keep coming in between.
@@ -74,7 +66,7 @@ def test_queries_answer_from_the_newest_frame_without_blocking_images(harness, s
 
     def hammer():
         while not stop.is_set():
-            answers.append(_call(client, "the car on the left"))
+            answers.append(query(client, "the car on the left"))
 
     t = threading.Thread(target=hammer)
     t.start()

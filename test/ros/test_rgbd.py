@@ -20,22 +20,9 @@ from seg_perception.ros.label_info import LABEL_INFO_QOS
 from seg_perception.srv import SegmentQuery
 from seg_perception.synthetic.rgbd import depth_mm, optical_depth, render_tabletop
 
+from .conftest import diag_count, query
+
 pytestmark = pytest.mark.ros
-
-
-def _diag(diags: list, key: str) -> int:
-    for arr in reversed(diags):
-        for st in arr.status:
-            for kv in st.values:
-                if kv.key == key:
-                    return int(float(kv.value))
-    return 0
-
-
-def _call(harness, client, text: str):
-    future = client.call_async(SegmentQuery.Request(query=text))
-    assert harness.wait_for(future.done, 20.0), f"no answer to {text!r}"
-    return future.result()
 
 
 def test_depth_points_positions_and_bad_depth(harness, start_node, tiny_model):
@@ -89,7 +76,7 @@ def test_depth_points_positions_and_bad_depth(harness, start_node, tiny_model):
     np.testing.assert_array_equal(got["label"], want.label)
 
     top = int(np.bincount(lab.ravel(), minlength=11)[:11].argmax())
-    res = _call(harness, client, f"all {CAMVID_CLASSES[top]}")
+    res = query(client, f"all {CAMVID_CLASSES[top]}")
     assert res.found and res.has_position, res.message
     pos = object_position(image_msg_to_numpy(res.mask) > 0, metres, intr)
     assert pos is not None
@@ -101,13 +88,13 @@ def test_depth_points_positions_and_bad_depth(harness, start_node, tiny_model):
     far = depth_to_image_msg(depth_m, "32FC1", msg_cls=Image)
     far.header.stamp.sec = 50
     assert frame(101, far), node.output
-    assert harness.wait_for(lambda: _diag(diags, "published_depth_unmatched") > 0, 10), node.output
-    assert not _call(harness, client, f"all {CAMVID_CLASSES[top]}").has_position
+    assert harness.wait_for(lambda: diag_count(diags, "published_depth_unmatched") > 0, 10), node.output
+    assert not query(client, f"all {CAMVID_CLASSES[top]}").has_position
 
     # the wrong encoding on the depth topic: rejected with a reason, labels still flow
     mono = numpy_to_image_msg(np.zeros((120, 160), np.uint8), "mono8", msg_cls=Image)
     assert frame(102, mono), node.output
-    assert harness.wait_for(lambda: _diag(diags, "published_depth_rejected") > 0, 10), node.output
+    assert harness.wait_for(lambda: diag_count(diags, "published_depth_rejected") > 0, 10), node.output
     assert "depth frame rejected" in node.output and "mono8" in node.output
 
 
