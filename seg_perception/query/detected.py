@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from seg_perception.detection.base import Detection
+from seg_perception.detection.boxes import nms
 from seg_perception.detection.refine import RefinedMask, refine_box
 from seg_perception.errors import SegPerceptionError
 from seg_perception.query.answer import QueryAnswer
@@ -31,6 +33,7 @@ DETECTOR_CLASSES = (
 # Classes a person does not tell apart: a query for one accepts both.
 _SAME = {"Coffee cup": {"Coffee cup", "Mug"}, "Mug": {"Coffee cup", "Mug"}}
 MIN_SCORE = 0.3
+SAME_OBJECT_IOU = 0.5  # boxes of two accepted classes overlapping more than this are one object
 # A detected object's mask holds its contents too (coffee in a cup): half the segmentation's colour fraction.
 MIN_COLOUR_FRACTION = 0.15
 _EXTREME = {"left": "leftmost", "right": "rightmost", "middle": "middle"}
@@ -106,7 +109,7 @@ class DetectorQueries:
             base.message = f"{head}; {err}"
             return base
         wanted = _SAME.get(g.class_name, {g.class_name})
-        dets = [d for d in dets if d.class_name in wanted]
+        dets = _one_per_object([d for d in dets if d.class_name in wanted])
         notes = [f"'{' '.join(parsed.context)}' not used (relations are not interpreted)"] if parsed.context else []
         if not dets:
             base.message = f"no {g.class_name} detected (score >= {MIN_SCORE}; {head})"
@@ -138,6 +141,19 @@ class DetectorQueries:
         quality = f"score {base.score:.2f} = detector {dets[best].score:.2f} x mask quality {masks[best].quality:.2f}"
         base.message = f"{head}; {len(dets)} detected; {how_chosen} ({quality}); {base.pixel_count} px{tail}"
         return base
+
+
+def _one_per_object(dets: list[Detection]) -> list[Detection]:
+    """Best-score-first detections with cross-class duplicates dropped.
+
+    The detector suppresses overlaps within a class only; one cup often comes back as both
+    "Coffee cup" and "Mug", which a query for either must count once (IoU > ``SAME_OBJECT_IOU``).
+    """
+    if len(dets) < 2:
+        return dets
+    corners = np.array([(y, x, y + bh, x + bw) for x, y, bw, bh in (d.box for d in dets)], np.float64)
+    keep = nms(corners, np.array([d.score for d in dets]), SAME_OBJECT_IOU)
+    return [dets[int(i)] for i in keep]
 
 
 def _instance(label: int, refined: RefinedMask) -> Instance:

@@ -143,11 +143,12 @@ def _parse_deadline(value: object) -> float | None:
     return dt.timestamp()
 
 
-def _load_init_weights(model: nn.Module, path: Path) -> None:
+def _load_init_weights(model: nn.Module, path: Path, freeze_bn: bool) -> None:
     """Load model weights (aux head included) for a warm start from ``final_ema.pt`` or ``last.pt``.
 
     Raises:
         ModelError: missing file or weights that do not fit the configured architecture.
+        ConfigError: BN-folded weights (``training.recover``) without ``train.freeze_bn``.
     """
     if not path.is_file():
         raise ModelError(f"train.init_checkpoint: no such file {path}")
@@ -156,6 +157,15 @@ def _load_init_weights(model: nn.Module, path: Path) -> None:
         model.load_state_dict(checkpoint_weights(ck, path))
     except (RuntimeError, OSError) as err:
         raise ModelError(f"train.init_checkpoint {path} does not fit the configured model: {err}") from err
+    if ck.get("bn_folded") and not freeze_bn:
+        raise ConfigError(f"{path} holds BN-folded weights (recovered from ONNX): set train.freeze_bn: true")
+
+
+def _freeze_bn(model: nn.Module) -> None:
+    """BatchNorm layers use their running statistics (eval mode); their affine weights still train."""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()
 
 
 def _save(path: Path, obj: dict) -> None:
@@ -247,8 +257,10 @@ def train(
     if init_from is not None:
         # Warm start (stage 2 of a two-stage schedule): weights only; optimizer, schedule and EMA
         # counter start fresh so the new LR schedule runs in full.
-        _load_init_weights(model, init_from)
+        _load_init_weights(model, init_from, bool(tcfg.get("freeze_bn", False)))
         print(f"[init] weights from {init_from}", flush=True)
+    if tcfg.get("freeze_bn", False):
+        _freeze_bn(model)
     model.to(device)
     ema = ModelEMA(model, float(tcfg.get("ema_decay", 0.999)))
     if init_from is not None:

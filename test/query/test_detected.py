@@ -228,3 +228,19 @@ def _detect(rgb: np.ndarray) -> list[Detection]:
     from seg_perception.detection import load_detector
 
     return load_detector().detect(rgb, 0.3)
+
+
+def test_one_cup_detected_as_cup_and_mug_counts_once() -> None:
+    """The detector suppresses overlaps per class only; "cup" accepts both classes and must count the object once."""
+    rgb = np.full((100, 200, 3), 128, np.uint8)
+    rgb[20:60, 20:50] = (200, 20, 20)
+    rgb[20:60, 140:170] = (200, 20, 20)
+    dets = [
+        Detection("Coffee cup", 0.6, (20, 20, 30, 40)),
+        Detection("Mug", 0.4, (22, 18, 30, 42)),  # the same cup (IoU ~0.8)
+        Detection("Mug", 0.5, (140, 20, 30, 40)),  # a second cup
+    ]
+    engine = QueryEngine(CAMVID_CLASSES, use_embeddings=False, detector=FakeDetector(dets))
+    ans = engine.answer("all cups", rgb, np.zeros((100, 200), np.uint8))
+    assert ans.found and ans.instances == 2 and ans.selected == 2
+    assert engine.answer("the cup on the left", rgb, np.zeros((100, 200), np.uint8)).matched_class == "Coffee cup"
