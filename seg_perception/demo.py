@@ -157,6 +157,36 @@ def write_report(result: LiveEvalResult, summary: dict[str, Any], colors: np.nda
     (out / "queries.json").write_text(json.dumps(summary["queries"], indent=2))
 
 
+def write_tabletop(data: Path | None, model: Path, class_names: tuple[str, ...], out: Path) -> list[dict[str, Any]]:
+    """Tabletop queries on scikit-image's photos (``query.tabletop``) with the query engine the service runs.
+
+    Labels come from ``model`` through the ``Segmenter`` (ONNX Runtime, as the node's CPU default).
+
+    The pasted-cups scene uses the first CamVid val frame of ``data`` as its background
+    (skipped without CamVid). Pictures and ``sheet.png`` go to ``out``; the answers are returned.
+    """
+    import cv2
+
+    from seg_perception.backends import create_backend
+    from seg_perception.errors import SegPerceptionError
+    from seg_perception.model_spec import ModelSpec
+    from seg_perception.pipeline import Segmenter
+    from seg_perception.query import QueryEngine
+    from seg_perception.query.tabletop import run_tabletop
+
+    background = None
+    if data is not None and (data / "val.txt").exists():
+        first = (data / "val.txt").read_text().split()[0]
+        img = cv2.imread(str(data / first.lstrip("/")))
+        background = None if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    try:
+        with create_backend("onnxruntime", model, num_threads=2) as backend:
+            seg = Segmenter(backend, ModelSpec.for_model(model))
+            return run_tabletop(QueryEngine(class_names), out, background, lambda rgb: seg.segment(rgb).labels)
+    except SegPerceptionError as err:
+        return [{"photo": "", "query": "", "error": f"tabletop queries unavailable: {err}"}]
+
+
 def print_summary(summary: dict[str, Any], model: Path, num_classes: int, out: Path) -> None:
     """The terminal summary of a demo run."""
     lat = summary["latency_ms"].get("end_to_end", {})
@@ -182,4 +212,11 @@ def print_summary(summary: dict[str, Any], model: Path, num_classes: int, out: P
             print(f"query     {q['query']!r}: {q['error']}")
         else:
             print(f"query     {q['query']!r}: {q['message']} ({q['latency_ms']:.0f} ms)")
+    for q in summary.get("tabletop", []):
+        if "error" in q:
+            print(f"tabletop  {q['photo']} {q['query']!r}: {q['error']}")
+        else:
+            print(f"tabletop  {q['photo']} {q['query']!r}: {q['message']}")
+    if summary.get("tabletop"):
+        print(f"pictures  {out}/tabletop/sheet.png (tabletop queries on the bundled photos)")
     print(f"report    {summary['report']}")

@@ -92,15 +92,9 @@ def _write_annotated(path: str, rgb: np.ndarray, answer: Any) -> None:
     """The image with the mask tinted green, the roi drawn and the matched class written (PNG)."""
     import cv2
 
-    out = rgb.copy()
-    if answer.found and answer.mask.shape == rgb.shape[:2]:
-        sel = answer.mask > 0
-        out[sel] = (0.5 * out[sel] + 0.5 * np.array([0, 255, 0])).astype(np.uint8)
-        x, y, w, h = answer.roi
-        cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), (0, 255, 0), 2)
-    label = f"{answer.matched_class} {answer.score:.2f}" if answer.found else "not found"
-    cv2.putText(out, label, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 0), 2)
-    _write_mask(path, cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
+    from seg_perception.query.tabletop import annotate
+
+    _write_mask(path, cv2.cvtColor(annotate(rgb, answer), cv2.COLOR_RGB2BGR))
 
 
 def _model_classes(model: str | None) -> tuple[str, ...]:

@@ -124,7 +124,7 @@ class DetectorQueries:
                 it.colours = colour_scores(rgb[m.mask])
             keep = [it for it in items if (it.colours or {}).get(colour, 0.0) >= MIN_COLOUR_FRACTION]
             if not keep:
-                seen = ", ".join(dominant_colour(it.colours or {}) for it in items)
+                seen = ", ".join(_colours_seen(it.colours or {}) for it in items)
                 base.message = f"no {colour} {g.class_name} in the current frame ({len(items)} seen: {seen}; {head})"
                 return base
             items = sorted(keep, key=lambda it: -(it.colours or {}).get(colour, 0.0))
@@ -141,6 +141,12 @@ class DetectorQueries:
         quality = f"score {base.score:.2f} = detector {dets[best].score:.2f} x mask quality {masks[best].quality:.2f}"
         base.message = f"{head}; {len(dets)} detected; {how_chosen} ({quality}); {base.pixel_count} px{tail}"
         return base
+
+
+def _colours_seen(scores: dict[str, float]) -> str:
+    """Every colour an instance matches, most first ("orange/white/red": a red cup in warm light)."""
+    named = sorted((c for c, v in scores.items() if v >= MIN_COLOUR_FRACTION), key=lambda c: -scores[c])
+    return "/".join(named) or dominant_colour(scores)
 
 
 def _one_per_object(dets: list[Detection]) -> list[Detection]:

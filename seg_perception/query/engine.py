@@ -332,7 +332,27 @@ class QueryEngine:
         ask = self._ground_on_frame(text, rgb, labels)
         if isinstance(ask, QueryAnswer):
             return ask
-        return answer_class(ask, confidence, ranges)
+        ans = answer_class(ask, confidence, ranges)
+        if ans.found or np.count_nonzero(ask.class_mask) >= ask.min_area:
+            return ans
+        return self._detector_fallback(str(text), ask, ans)
+
+    def _detector_fallback(self, text: str, ask: ClassQuery, ans: QueryAnswer) -> QueryAnswer:
+        """The detector's answer when the segmentation has no pixels of a class the detector also knows.
+
+        "person" on a tabletop photo: the street model segments no pedestrian, the detector
+        sees a Person. Only exact names and synonyms fall back (never an embedding match),
+        and only when the class is absent, not when a selector found none of its instances.
+        """
+        dg = self.detector_queries.ground(ask.parsed.head)
+        if not dg.found or dg.kind == "similarity":
+            return ans
+        how = f"{_how(dg)}; no {ans.matched_class} in the segmentation"
+        det = self.detector_queries.answer(ask.parsed, quote(text), ask.rgb, *ask.labels.shape, dg, how)
+        if det.found:
+            return det
+        ans.message = f"{ans.message}; detector: {det.message}"
+        return ans
 
     def _ground_on_frame(self, text: object, rgb: np.ndarray | None, labels: np.ndarray) -> ClassQuery | QueryAnswer:
         """The query grounded on a model class, or the final answer (bad text, detector answer, not grounded)."""

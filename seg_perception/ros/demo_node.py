@@ -67,7 +67,7 @@ def run_demo(
     from nav_msgs.msg import OccupancyGrid
     from sensor_msgs.msg import Image
 
-    for sub in ("overlay", "labels", "grid", "queries", "rgbd"):
+    for sub in ("overlay", "labels", "grid", "queries", "rgbd", "tabletop"):
         shutil.rmtree(out / sub, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     model_path = resolve_model_path(model).resolve()
@@ -104,6 +104,7 @@ def run_demo(
     summary |= result.to_dict()
     summary["outputs"] = counts
     summary["queries"] = result.after_play_result or []
+    summary["tabletop"] = demo.write_tabletop(data, model_path, spec.class_names, out / "tabletop")
     demo.write_report(result, summary, spec.colors, out)
     demo.print_summary(summary, model_path, spec.num_classes, out)
     return 0

@@ -7,8 +7,6 @@ is real, so a frame may miss a cup; counts of frames are asserted, not single fr
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -18,47 +16,21 @@ import pytest
 from seg_perception.camvid import CAMVID_CLASSES
 from seg_perception.detection.base import MODEL_FILE, model_dir
 from seg_perception.query.engine import QueryEngine
+from seg_perception.query.tabletop import CUP_LAYOUT, Composite, paste_cups
 
 pytestmark = pytest.mark.skipif(
     not (model_dir() / MODEL_FILE).is_file(), reason="detector not fetched (seg-perception fetch-models)"
 )
-LAYOUT = ((15, 190, 120), (175, 150, 150), (345, 200, 110))  # (x, y, height) of cups A, B, C
+LAYOUT = CUP_LAYOUT  # (x, y, height) of cups A, B, C
 EVERY = 7  # every 7th val frame: 15 frames of both val sequences
-
-
-@dataclass
-class Composite:
-    rgb: np.ndarray
-    boxes: list[tuple[int, int, int, int]]  # x, y, w, h of each pasted cup
-    masks: list[np.ndarray]  # HxW bool of each pasted cup
 
 
 @pytest.fixture(scope="module")
 def composites(camvid_dir: Path) -> list[Composite]:
-    data = pytest.importorskip("skimage.data")
-    spec = json.loads((Path(__file__).with_name("coffee_cup_polygon.json")).read_text())
-    poly = np.asarray(spec["polygon_xy"], np.int32)
-    coffee = data.coffee()
-    cup = np.zeros(coffee.shape[:2], np.uint8)
-    cv2.fillPoly(cup, [poly], 1)
-    x, y, w, h = cv2.boundingRect(poly)
-    crop, crop_mask = coffee[y : y + h, x : x + w], cup[y : y + h, x : x + w]
+    pytest.importorskip("skimage.data")
     names = (camvid_dir / "val.txt").read_text().split()[0::2][::EVERY]
-    out = []
-    for name in names:
-        rgb = cv2.cvtColor(cv2.imread(str(camvid_dir / name.lstrip("/"))), cv2.COLOR_BGR2RGB)
-        boxes, masks = [], []
-        for px, py, ph in LAYOUT:
-            pw = int(round(w * ph / h))
-            pasted = cv2.resize(crop, (pw, ph), interpolation=cv2.INTER_AREA)
-            keep = cv2.resize(crop_mask, (pw, ph), interpolation=cv2.INTER_NEAREST) > 0
-            rgb[py : py + ph, px : px + pw][keep] = pasted[keep]
-            full = np.zeros(rgb.shape[:2], bool)
-            full[py : py + ph, px : px + pw] = keep
-            boxes.append((px, py, pw, ph))
-            masks.append(full)
-        out.append(Composite(rgb, boxes, masks))
-    return out
+    frames = [cv2.cvtColor(cv2.imread(str(camvid_dir / n.lstrip("/"))), cv2.COLOR_BGR2RGB) for n in names]
+    return [paste_cups(rgb, LAYOUT) for rgb in frames]
 
 
 def _hits(answer_roi: tuple[int, int, int, int], box: tuple[int, int, int, int], tol: int = 8) -> bool:

@@ -17,9 +17,9 @@ pytest.importorskip("efficientnet_lite_pytorch")
 if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
     pytest.skip("onnx/onnxruntime not installed", allow_module_level=True)
 
-from seg_perception.training.export import export_checkpoint  # noqa: E402
-from seg_perception.training.recover import conv_bn_order, recover_checkpoint  # noqa: E402
-from seg_perception.training.train import _freeze_bn, _load_init_weights  # noqa: E402
+from seg_perception.training.export import export_checkpoint
+from seg_perception.training.recover import conv_bn_order, recover_checkpoint
+from seg_perception.training.train import _freeze_bn, _load_init_weights
 
 MCFG = {"name": "LiteSegNet", "cut": 16, "head": 32, "decoder": 16, "pretrained": False, "aux": True}
 CFG = {"name": "lite_tiny", "data": {"mean": [0.498] * 3, "std": [0.502] * 3, "input_size": [64, 96],
