@@ -125,10 +125,17 @@ class OnnxSentenceModel:
         self.path = path
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, **_: object) -> np.ndarray:
-        """(len(texts), 384) float32 L2-normalised mean-pooled embeddings."""
+        """(len(texts), 384) float32 L2-normalised mean-pooled embeddings, one text per run.
+
+        ``batch_size`` is accepted for SentenceTransformer compatibility and ignored: the int8
+        encoder quantizes activations dynamically over the whole batch (padding and the other
+        texts included), so a batched phrase embedded up to 0.03 per element differently than
+        alone, and with the shared text cache a grounding depended on what had been encoded
+        with it first.
+        """
         out = []
-        for i in range(0, len(texts), batch_size):
-            enc = self._tokenizer.encode_batch(list(texts[i : i + batch_size]))
+        for text in texts:
+            enc = self._tokenizer.encode_batch([text])
             ids = np.array([e.ids for e in enc], np.int64)
             mask = np.array([e.attention_mask for e in enc], np.int64)
             types = np.array([e.type_ids for e in enc], np.int64)

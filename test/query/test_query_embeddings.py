@@ -141,3 +141,16 @@ def test_embedding_fallback_covers_detector_classes(embedder: SentenceEmbedder) 
         assert "detector class, similarity" in ans.message and "segmentation's best" in ans.message
     no_frame = eng.answer_no_frame("canine")
     assert not no_frame.found and "Dog, detector class" in no_frame.message
+
+
+def test_a_phrase_embeds_the_same_alone_and_in_a_batch() -> None:
+    """The shared text cache keeps a phrase's first embedding, so it must not depend on its batch."""
+    embedder = SentenceEmbedder()
+    try:
+        embedder.load()
+    except ModelError as err:
+        pytest.skip(f"embedding model not loadable here: {err}")
+    model = embedder._model
+    alone = np.asarray(model.encode(["what time is it"]))[0]
+    batched = np.asarray(model.encode(["a much longer phrase with many more words in it", "what time is it"]))[1]
+    np.testing.assert_allclose(batched, alone, atol=1e-5)
