@@ -20,7 +20,7 @@ from seg_perception.backends import create_backend
 from seg_perception.model_spec import ModelSpec, default_model_path
 from seg_perception.pipeline import Segmenter
 from seg_perception.query import QueryEngine
-from seg_perception.query.tabletop import bundled_photo, paste_cups
+from seg_perception.query.tabletop import bundled_photo, tabletop_answers
 from seg_perception.tools.svg_picture import Panel, sheet_svg
 
 SHOTS = (
@@ -45,15 +45,12 @@ def main() -> int:
     model = default_model_path()
     spec = ModelSpec.for_model(model)
     engine = QueryEngine(spec.class_names, use_embeddings=False)
-    photos = {"cups": paste_cups(_table()).rgb}
     panels = []
     with create_backend("onnxruntime", model, num_threads=2) as backend:
         seg = Segmenter(backend, spec)
-        for photo, phrase in SHOTS:
-            if photo not in photos:
-                photos[photo] = bundled_photo(photo)
-            rgb = photos[photo]
-            ans = engine.answer(phrase, rgb, seg.segment(rgb).labels)
+        for photo, phrase, rgb, ans in tabletop_answers(engine, SHOTS, _table(), lambda im: seg.segment(im).labels):
+            if rgb is None:
+                raise SystemExit(f"{photo}: {ans}")
             verdict = f"{ans.matched_class} {ans.score:.2f}" if ans.found else "not found"
             captions = [f'"{phrase}"', verdict]
             if not ans.found and "seen:" in ans.message:

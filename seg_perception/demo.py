@@ -165,10 +165,9 @@ def write_tabletop(data: Path | None, model: Path, class_names: tuple[str, ...],
     The pasted-cups scene uses the first CamVid val frame of ``data`` as its background
     (skipped without CamVid). Pictures and ``sheet.png`` go to ``out``; the answers are returned.
     """
-    import cv2
-
     from seg_perception.backends import create_backend
     from seg_perception.errors import SegPerceptionError
+    from seg_perception.evaluation.datasets import SegmentationDataset
     from seg_perception.model_spec import ModelSpec
     from seg_perception.pipeline import Segmenter
     from seg_perception.query import QueryEngine
@@ -176,9 +175,7 @@ def write_tabletop(data: Path | None, model: Path, class_names: tuple[str, ...],
 
     background = None
     if data is not None and (data / "val.txt").exists():
-        first = (data / "val.txt").read_text().split()[0]
-        img = cv2.imread(str(data / first.lstrip("/")))
-        background = None if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        background = SegmentationDataset(data, "val", limit=1).load(0)[0]
     try:
         with create_backend("onnxruntime", model, num_threads=2) as backend:
             seg = Segmenter(backend, ModelSpec.for_model(model))

@@ -8,6 +8,7 @@ are (x, y, width, height) in pixels.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,15 @@ __all__ = [
     "annotate",
     "bundled_photo",
     "coffee_cup",
+    "cup_polygon_mask",
     "paste_cups",
     "run_tabletop",
+    "tabletop_answers",
 ]
 
 #: the hand-annotated cup of scikit-image's ``coffee`` photo (committed test data)
 CUP_POLYGON = Path(__file__).resolve().parents[2] / "test" / "query" / "coffee_cup_polygon.json"
+COFFEE_SHAPE = (400, 600)  # H, W of scikit-image's coffee photo, on which the polygon is drawn
 #: (photo, phrase): what ``make demo`` asks of the bundled photos
 TABLETOP_QUERIES: tuple[tuple[str, str], ...] = (
     ("coffee", "cup"),
@@ -65,19 +69,30 @@ def bundled_photo(name: str) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(loader())[..., :3])
 
 
-def coffee_cup(polygon: Path = CUP_POLYGON) -> tuple[np.ndarray, np.ndarray]:
-    """(crop HxWx3 uint8, mask HxW bool) of the cup in ``coffee``, cut along the hand polygon."""
+def cup_polygon_mask(polygon: Path = CUP_POLYGON) -> np.ndarray:
+    """HxW bool mask of the hand-annotated cup on ``coffee`` (400x600).
+
+    Raises:
+        ImageError: the polygon file is missing or malformed.
+    """
     import cv2
 
     try:
         poly = np.asarray(json.loads(polygon.read_text())["polygon_xy"], np.int32)
     except (OSError, KeyError, ValueError) as err:
         raise ImageError(f"cannot read the cup polygon {polygon}: {err}") from err
-    photo = bundled_photo("coffee")
-    mask = np.zeros(photo.shape[:2], np.uint8)
+    mask = np.zeros(COFFEE_SHAPE, np.uint8)
     cv2.fillPoly(mask, [poly], 1)
-    x, y, w, h = cv2.boundingRect(poly)
-    return photo[y : y + h, x : x + w].copy(), mask[y : y + h, x : x + w] > 0
+    return mask > 0
+
+
+def coffee_cup(polygon: Path = CUP_POLYGON) -> tuple[np.ndarray, np.ndarray]:
+    """(crop HxWx3 uint8, mask HxW bool) of the cup in ``coffee``, cut along the hand polygon."""
+    import cv2
+
+    mask = cup_polygon_mask(polygon)
+    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
+    return bundled_photo("coffee")[y : y + h, x : x + w].copy(), mask[y : y + h, x : x + w]
 
 
 @dataclass
@@ -146,34 +161,50 @@ def _sheet(pictures: list[np.ndarray], height: int = 240, per_row: int = 4) -> n
     return np.concatenate(rows, axis=0)
 
 
+def tabletop_answers(
+    engine: Any, shots: tuple[tuple[str, str], ...] = TABLETOP_QUERIES, background: np.ndarray | None = None,
+    segment: Any = None,
+) -> Iterator[tuple[str, str, np.ndarray | None, Any]]:
+    """(photo, phrase, rgb, answer) per shot; rgb and answer are None with an ImageError message instead.
+
+    Photo "cups" is the coffee cup pasted at ``CUP_LAYOUT`` on ``background`` (shots on it are
+    skipped without one). ``segment`` (RGB -> HxW labels, e.g. ``Segmenter.segment(...).labels``)
+    gives the segmentation classes their pixels; without it the labels are all class 0.
+    """
+    photos: dict[str, np.ndarray | str] = {}
+    for photo, phrase in shots:
+        if photo == "cups" and background is None:
+            continue
+        if photo not in photos:
+            try:
+                photos[photo] = paste_cups(background).rgb if photo == "cups" else bundled_photo(photo)
+            except ImageError as err:
+                photos[photo] = str(err)
+        rgb = photos[photo]
+        if isinstance(rgb, str):
+            yield photo, phrase, None, rgb
+            continue
+        labels = segment(rgb) if segment is not None else np.zeros(rgb.shape[:2], np.uint8)
+        yield photo, phrase, rgb, engine.answer(phrase, rgb, labels)
+
+
 def run_tabletop(
     engine: Any, out: Path, background: np.ndarray | None = None, segment: Any = None
 ) -> list[dict[str, Any]]:
-    """Ask ``TABLETOP_QUERIES`` of the bundled photos; annotated PNGs and ``sheet.png`` in ``out``.
+    """Ask ``TABLETOP_QUERIES`` (see ``tabletop_answers``); annotated PNGs and ``sheet.png`` in ``out``.
 
-    ``engine`` is a ``QueryEngine`` (the service's); ``background`` (360x480 RGB, e.g. a CamVid
-    frame) carries the pasted cups of the "cups" entries, which are skipped without one.
-    ``segment`` (RGB -> HxW labels, e.g. ``Segmenter.segment(...).labels``) gives the
-    segmentation classes their pixels; without it the labels are all class 0.
-    Returns one dict per query: photo, query, found, matched_class, score, roi, message, picture.
+    ``engine`` is a ``QueryEngine`` (the service's); ``background`` is a 360x480 RGB frame
+    (e.g. CamVid) for the pasted cups. Returns one dict per query: photo, query, found,
+    matched_class, score, roi, message, picture (or photo, query, error).
     """
     import cv2
 
     out.mkdir(parents=True, exist_ok=True)
-    photos: dict[str, np.ndarray] = {}
     results, pictures = [], []
-    for i, (photo, phrase) in enumerate(TABLETOP_QUERIES):
-        if photo not in photos:
-            try:
-                photos[photo] = paste_cups(background).rgb if photo == "cups" else bundled_photo(photo)
-            except (ImageError, TypeError) as err:
-                if photo == "cups" and background is None:
-                    continue
-                results.append({"photo": photo, "query": phrase, "error": str(err)})
-                continue
-        rgb = photos[photo]
-        labels = segment(rgb) if segment is not None else np.zeros(rgb.shape[:2], np.uint8)
-        ans = engine.answer(phrase, rgb, labels)
+    for i, (photo, phrase, rgb, ans) in enumerate(tabletop_answers(engine, TABLETOP_QUERIES, background, segment)):
+        if rgb is None:
+            results.append({"photo": photo, "query": phrase, "error": ans})
+            continue
         pic = annotate(rgb, ans, f'"{phrase}"')
         path = out / f"{i:02d}_{photo}_{'_'.join(phrase.split())}.png"
         cv2.imwrite(str(path), pic[..., ::-1])

@@ -29,29 +29,23 @@ def conv_bn_order(model: nn.Module, x: torch.Tensor) -> list[tuple[nn.Conv2d, nn
 
     ``model`` must be in eval mode; the auxiliary head (training only) is not run.
     """
-    calls: list[tuple[nn.Module, int, int]] = []  # (module, id(input), id(output))
-    hooks = []
-
-    def hook(mod: nn.Module, inp: tuple, out: torch.Tensor) -> None:
-        calls.append((mod, id(inp[0]), id(out)))
-
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.BatchNorm2d)):
-            hooks.append(m.register_forward_hook(hook))
+    calls: list[tuple[nn.Module, torch.Tensor, torch.Tensor]] = []  # (module, input, output), held alive
+    hooks = [
+        m.register_forward_hook(lambda mod, inp, out: calls.append((mod, inp[0], out)))
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))
+    ]
     try:
         with torch.no_grad():
-            outputs = model(x)  # keep every intermediate alive: ids stay unique while compared
-            pairs: list[tuple[nn.Conv2d, nn.BatchNorm2d | None]] = []
-            for i, (mod, _, out_id) in enumerate(calls):
-                if not isinstance(mod, nn.Conv2d):
-                    continue
-                nxt = calls[i + 1] if i + 1 < len(calls) else None
-                bn = nxt[0] if nxt is not None and isinstance(nxt[0], nn.BatchNorm2d) and nxt[1] == out_id else None
-                pairs.append((mod, bn))
-            del outputs
+            model(x)
     finally:
         for h in hooks:
             h.remove()
+    pairs: list[tuple[nn.Conv2d, nn.BatchNorm2d | None]] = []
+    for (mod, _, out), nxt in zip(calls, [*calls[1:], None], strict=True):
+        if isinstance(mod, nn.Conv2d):
+            reads_it = nxt is not None and isinstance(nxt[0], nn.BatchNorm2d) and nxt[1] is out
+            pairs.append((mod, nxt[0] if reads_it else None))
     return pairs
 
 

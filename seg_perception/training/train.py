@@ -331,7 +331,8 @@ def train(
         run_loss, n = 0.0, 0
         for x, y in it:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            main_out, aux_out = model.forward_train(x)
+            # without an aux loss the aux head's forward would be wasted work
+            main_out, aux_out = model.forward_train(x) if aux_w > 0 else (model(x), None)
             loss = crit(main_out, y)
             if aux_out is not None and aux_w > 0:
                 loss = loss + aux_w * crit(aux_out, y)

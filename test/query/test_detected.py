@@ -119,19 +119,15 @@ def test_coffee_photo() -> None:
 @pytest.mark.skipif(not INSTALLED, reason="detector not fetched (seg-perception fetch-models)")
 def test_coffee_cup_against_hand_polygon() -> None:
     """roi vs the hand polygon's box (target >= 0.8); the refined mask vs the polygon (0.88, target >= 0.80)."""
-    import json
-    from pathlib import Path
-
     import cv2
 
+    from seg_perception.query.tabletop import cup_polygon_mask
+
     data = pytest.importorskip("skimage.data")
-    spec = json.loads((Path(__file__).with_name("coffee_cup_polygon.json")).read_text())
-    poly = np.asarray(spec["polygon_xy"], np.int32)
     rgb = data.coffee()
-    gt = np.zeros(rgb.shape[:2], np.uint8)
-    cv2.fillPoly(gt, [poly], 1)
+    gt = cup_polygon_mask().astype(np.uint8)
     ans = QueryEngine(CAMVID_CLASSES, use_embeddings=False).answer("cup", rgb, np.zeros_like(gt))
-    px, py, pw, ph = cv2.boundingRect(poly)
+    px, py, pw, ph = cv2.boundingRect(gt)
     x, y, w, h = ans.roi
     inter = max(0, min(x + w, px + pw) - max(x, px)) * max(0, min(y + h, py + ph) - max(y, py))
     assert inter / (w * h + pw * ph - inter) >= 0.8

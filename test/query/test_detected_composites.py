@@ -21,7 +21,6 @@ from seg_perception.query.tabletop import CUP_LAYOUT, Composite, paste_cups
 pytestmark = pytest.mark.skipif(
     not (model_dir() / MODEL_FILE).is_file(), reason="detector not fetched (seg-perception fetch-models)"
 )
-LAYOUT = CUP_LAYOUT  # (x, y, height) of cups A, B, C
 EVERY = 7  # every 7th val frame: 15 frames of both val sequences
 
 
@@ -30,7 +29,7 @@ def composites(camvid_dir: Path) -> list[Composite]:
     pytest.importorskip("skimage.data")
     names = (camvid_dir / "val.txt").read_text().split()[0::2][::EVERY]
     frames = [cv2.cvtColor(cv2.imread(str(camvid_dir / n.lstrip("/"))), cv2.COLOR_BGR2RGB) for n in names]
-    return [paste_cups(rgb, LAYOUT) for rgb in frames]
+    return [paste_cups(rgb, CUP_LAYOUT) for rgb in frames]
 
 
 def _hits(answer_roi: tuple[int, int, int, int], box: tuple[int, int, int, int], tol: int = 8) -> bool:

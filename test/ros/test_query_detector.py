@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 from rclpy.qos import qos_profile_sensor_data
@@ -12,12 +9,12 @@ from sensor_msgs.msg import Image
 
 from seg_perception.conversions.image import image_msg_to_numpy, numpy_to_image_msg
 from seg_perception.detection.base import MODEL_FILE, model_dir
+from seg_perception.query.tabletop import cup_polygon_mask
 from seg_perception.srv import SegmentQuery
 
 from .conftest import query
 
 pytestmark = pytest.mark.ros
-POLYGON = Path(__file__).resolve().parents[1] / "query" / "coffee_cup_polygon.json"
 
 
 def _coffee_node(harness, start_node, tiny_model, env: dict[str, str] | None = None, **params: object):
@@ -38,7 +35,6 @@ def _coffee_node(harness, start_node, tiny_model, env: dict[str, str] | None = N
 @pytest.mark.skipif(not (model_dir() / MODEL_FILE).is_file(), reason="detector not fetched (make setup)")
 def test_cup_found_over_dds_with_detector(harness, start_node, tiny_model):
     pytest.importorskip("ai_edge_litert")
-    import cv2
 
     client, rgb, node = _coffee_node(harness, start_node, tiny_model)
     res = query(client, "the red cup")
@@ -46,8 +42,7 @@ def test_cup_found_over_dds_with_detector(harness, start_node, tiny_model):
     assert res.matched_class == "Coffee cup" and "detector class" in res.message and "mask quality" in res.message
     assert (res.mask.header.stamp.sec, res.mask.header.frame_id) == (700, "cam_cup")
     mask = image_msg_to_numpy(res.mask) > 0
-    truth = np.zeros(rgb.shape[:2], np.uint8)
-    cv2.fillPoly(truth, [np.asarray(json.loads(POLYGON.read_text())["polygon_xy"], np.int32)], 1)
+    truth = cup_polygon_mask().astype(np.uint8)
     assert np.count_nonzero(mask & (truth > 0)) / np.count_nonzero(mask | (truth > 0)) >= 0.80
     ys, xs = np.nonzero(mask)
     assert (res.roi.x_offset, res.roi.y_offset, res.roi.width, res.roi.height) == (
