@@ -49,17 +49,8 @@ def _unavailable() -> str | None:
 REASON = _unavailable()
 
 
-def _float_precision() -> str:
-    """fp16 where TensorRT still has the FP16 flag (10.x); fp32 on 11+, which refuses fp16 (no fp16 ONNX yet)."""
-    try:
-        import tensorrt
-
-        return "fp16" if int(str(tensorrt.__version__).split(".")[0]) < 11 else "fp32"
-    except (ImportError, OSError, ValueError):
-        return "fp16"
-
-
-PRECISION = _float_precision()
+#: fp16 on both lines: TensorRT 10.x sets the FP16 flag, 11+ builds the fp16 ONNX strongly typed.
+PRECISION = "fp16"
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(REASON is not None, reason=f"TensorRT GPU test: {REASON}")]
 
 

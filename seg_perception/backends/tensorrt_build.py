@@ -157,18 +157,15 @@ def build_serialized_engine(
 ) -> tuple[bytes, bytes]:
     """Build an engine from ONNX; returns (serialized engine, serialized timing cache).
 
-    FP16 sets BuilderFlag.FP16; INT8 sets INT8 (+ FP16 for the layers left in float) and
-    an entropy calibrator. The timing cache from earlier builds on this GPU is loaded
-    (a corrupt one is ignored with a warning) and the updated one returned.
+    On TensorRT 10.x, FP16 sets BuilderFlag.FP16 and INT8 sets INT8 (+ FP16 for the layers
+    left in float) and an entropy calibrator. On TensorRT 11 the request's ONNX already
+    carries its precision (fp16 weights, or Q/DQ) and the network is parsed strongly typed.
+    The timing cache from earlier builds on this GPU is loaded (a corrupt one is ignored
+    with a warning) and the updated one returned.
     """
     # Precision carried by the model (Q/DQ int8, fp16 weights): strongly typed, no precision flags.
-    # That is the only way on TensorRT 11 and the recommended one on 10.x.
-    typed = request.precision == "int8" and tensorrt_major(trt) >= STRONGLY_TYPED_ONLY_MAJOR
-    if request.precision == "fp16" and tensorrt_major(trt) >= STRONGLY_TYPED_ONLY_MAJOR:
-        raise BackendUnavailable(
-            f"TensorRT {trt.__version__} has no FP16 builder flag (removed in 11.0) and needs an fp16 ONNX model, "
-            "which this project does not make yet; use precision fp32 or int8 (Q/DQ) on TensorRT 11"
-        )
+    # That is the only way on TensorRT 11 (engine_from_onnx swaps in the Q/DQ or fp16 ONNX).
+    typed = request.precision in ("int8", "fp16") and tensorrt_major(trt) >= STRONGLY_TYPED_ONLY_MAJOR
     # TensorRT 10.x keeps the (deprecated) FP16 flag and implicit INT8 calibrators.
     builder, network, _parser = _parse_onnx(trt, logger, request.onnx_path, strongly_typed=typed)
     config = builder.create_builder_config()
@@ -183,7 +180,7 @@ def build_serialized_engine(
         profile.set_shape(inp.name, mn, opt, mx)
         config.add_optimization_profile(profile)
     calibrator = None
-    if request.precision == "fp16":
+    if request.precision == "fp16" and not typed:  # TensorRT 10.x: the fp32 ONNX + FP16 flag
         config.set_flag(trt.BuilderFlag.FP16)
     elif request.precision == "int8" and not typed:  # implicit INT8, TensorRT 10.x only
         config.set_flag(trt.BuilderFlag.INT8)
@@ -346,6 +343,12 @@ def engine_from_onnx(
         from seg_perception.backends.precision import int8_model_for
 
         onnx_path = int8_model_for(onnx_path, calib_dir)
+        model_sha = model_fingerprint(onnx_path)
+    elif precision == "fp16" and tensorrt_major(trt) >= STRONGLY_TYPED_ONLY_MAJOR:
+        # No FP16 builder flag on TensorRT 11: build the fp16 ONNX (fp32 I/O) strongly typed.
+        from seg_perception.backends.precision_fp16 import fp16_model_for
+
+        onnx_path = fp16_model_for(onnx_path)
         model_sha = model_fingerprint(onnx_path)
     elif precision == "int8":
         if not calib_dir:

@@ -1,7 +1,7 @@
 """TensorRT 11 version gates, driven by the fake ``tensorrt`` module of test_tensorrt_glue.
 
 TensorRT 11 has no BuilderFlag.FP16/INT8 and no implicit-INT8 calibrators: int8 must
-build a Q/DQ model strongly typed, fp16 must refuse with BackendUnavailable.
+build a Q/DQ model strongly typed, fp16 the fp16 ONNX strongly typed.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import pytest
 
 from seg_perception.backends import tensorrt_build as trt_build
 from seg_perception.backends import tensorrt_support as trt_support
-from seg_perception.errors import BackendUnavailable
 
 _spec = importlib.util.spec_from_file_location("_trt_glue", Path(__file__).with_name("test_tensorrt_glue.py"))
 glue = importlib.util.module_from_spec(_spec)
@@ -53,9 +52,59 @@ def test_int8_on_11_builds_strongly_typed_without_flags_or_calibrator(tmp_path: 
     assert cfg.flags == set() and cfg.int8_calibrator is None
 
 
-def test_fp16_on_11_is_backend_unavailable_not_attribute_error(tmp_path: Path) -> None:
-    with pytest.raises(BackendUnavailable, match="removed in 11.0"):
-        _build(tmp_path, fake_trt11(), "fp16")
+def test_fp16_on_11_builds_strongly_typed_without_the_removed_flag(tmp_path: Path) -> None:
+    trt = fake_trt11()
+    _build(tmp_path, trt, "fp16")
+    assert trt.record["network_flags"] == 1 << STRONGLY_TYPED
+    assert trt.record["config"].flags == set()
+
+
+def _tiny_model(folder: Path) -> Path:
+    import numpy as np
+    import onnx
+    import yaml
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.full((3, 3, 1, 1), 0.5, np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["input", "w"], ["logits"])],
+        "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [w],
+    )
+    path = folder / "tiny.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    meta = {"class_names": ["a", "b", "c"], "input_size": [8, 8], "mean": [0.5] * 3, "std": [0.25] * 3}
+    path.with_suffix(".yaml").write_text(yaml.safe_dump(meta))
+    return path
+
+
+@pytest.mark.parametrize(("version", "swapped"), [("11.4.0", True), ("10.3.0", False)])
+def test_fp16_engine_builds_from_the_fp16_onnx_on_11_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str, swapped: bool
+) -> None:
+    import onnx
+    from onnx import TensorProto
+
+    from seg_perception.backends import precision
+
+    monkeypatch.setattr(precision, "precision_cache_dir", lambda: tmp_path / "precision")
+    trt = fake_trt11() if swapped else glue.make_fake_trt(version=version)
+    src = _tiny_model(tmp_path)
+    seen: list[trt_build.BuildRequest] = []
+
+    def obtain(trt_, logger, runtime, request, key, *a, **k):  # type: ignore[no-untyped-def]
+        seen.append(request)
+        return trt_build.EngineSource(None, tmp_path / "e", built=True, key=key)
+
+    monkeypatch.setattr(trt_build, "obtain_engine", obtain)
+    opts = trt_build.EngineOptions(precision="fp16", engine_cache_dir=tmp_path / "engines")
+    trt_build.engine_from_onnx(trt, None, None, glue.GPU, src, opts)
+    built = seen[0].onnx_path
+    assert (built != src) is swapped
+    weights = onnx.load(str(built)).graph.initializer
+    assert {t.data_type for t in weights} == ({TensorProto.FLOAT16} if swapped else {TensorProto.FLOAT})
 
 
 def test_fp32_on_11_builds_as_before(tmp_path: Path) -> None:
