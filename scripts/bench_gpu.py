@@ -3,8 +3,8 @@
 
 Rows: ONNX Runtime CPU fp32 (baseline), ONNX Runtime CUDA fp32, torch CPU fp32, torch
 CUDA fp32 / fp16 / fp16 + CUDA graphs, TensorRT fp16 (and int8 with --calib). Rows that
-cannot run here are listed with the reason (TensorRT 11 refuses fp16: no FP16 flag; its
-int8 row builds the Q/DQ model made from --calib). On a machine without a GPU only the CPU
+cannot run here are listed with the reason (on TensorRT 11 the fp16 row builds the fp16 ONNX and the
+int8 row the Q/DQ model made from --calib). On a machine without a GPU only the CPU
 rows run, so the script itself is checked anywhere.
 
 Model: --model ONNX (torch rows then need --torch-model), else models/camvid.onnx (+
