@@ -23,7 +23,7 @@ import yaml
 from seg_perception.backends.calibration import list_calibration_images, load_rgb, make_preprocess
 from seg_perception.backends.engine_cache import default_cache_dir, model_fingerprint
 from seg_perception.backends.preprocess import round_up
-from seg_perception.backends.quant_recipe import ops_to_quantize, optimize_basic, qdq_census
+from seg_perception.backends.quant_recipe import image_convs, ops_to_quantize, optimize_basic, qdq_census
 from seg_perception.errors import BackendUnavailable, ConfigError, ModelError
 from seg_perception.model_spec import ModelSpec
 
@@ -33,10 +33,10 @@ LOG = logging.getLogger(__name__)
 DEFAULT_CALIB_IMAGES = 30
 DEFAULT_VERIFY_IMAGES = 10
 #: Bump when the quantization recipe changes, so cached results miss.
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 RECIPE = (
     "ORT basic graph optimization, then onnxruntime quantize_static QDQ: per-channel symmetric int8 weights, "
-    "uint8 activations, MinMax, no reduce_range; Resize and Pad left float"
+    "uint8 activations, MinMax, no reduce_range; Resize, Pad and the image-fed convolution left float"
 )
 
 
@@ -193,11 +193,13 @@ def quantize_int8(
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     verify_dir: str | Path | None = None,
+    keep_image_conv_float: bool = True,
 ) -> dict[str, Any]:
     """Write an INT8 Q/DQ copy of ``model`` to ``out`` (+ metadata YAML and model card).
 
     Verification frames come from ``verify_dir`` (e.g. the val split) when given, else
-    from ``calib_dir`` frames not used for calibration. Returns the card as a dict
+    from ``calib_dir`` frames not used for calibration. ``keep_image_conv_float`` leaves the
+    convolution fed by the image in float (recipe 3; False gives recipe 2's graph). Returns the card as a dict
     (``verification``: the fp32 comparison, ``cached``: cache reused). Raises ModelError
     for a model without metadata, ConfigError for an empty calibration folder.
     """
@@ -206,7 +208,7 @@ def quantize_int8(
     calib_paths, verify_paths = split_images(calib_dir, calib_images, 0 if verify_dir else verify_images)
     if verify_dir and verify_images > 0:
         verify_paths = list_calibration_images(verify_dir, max_images=verify_images)
-    key = _cache_key(src, calib_paths, "int8")
+    key = _cache_key(src, calib_paths, "int8" if keep_image_conv_float else "int8-all")
     cached = (Path(cache_dir) if cache_dir else precision_cache_dir()) / f"{src.stem}_int8_{key}.onnx"
     dst.parent.mkdir(parents=True, exist_ok=True)
     if use_cache and (card := from_cache(cached, dst, src)) is not None:
@@ -220,6 +222,7 @@ def quantize_int8(
     with tempfile.TemporaryDirectory(prefix="seg_quant_") as tmp:
         prepared = optimize_basic(src, Path(tmp) / "prepared.onnx")
         op_types = ops_to_quantize(prepared)
+        float_nodes = image_convs(prepared) if keep_image_conv_float else []
         try:
             quantize_static(
                 str(prepared),
@@ -231,6 +234,7 @@ def quantize_int8(
                 reduce_range=False,
                 weight_type=QuantType.QInt8,
                 activation_type=QuantType.QUInt8,
+                nodes_to_exclude=float_nodes,
                 extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
             )
         except (ValueError, RuntimeError) as err:
@@ -242,6 +246,7 @@ def quantize_int8(
         "recipe": RECIPE,
         "recipe_version": RECIPE_VERSION,
         "quantized_op_types": op_types,
+        "float_nodes": float_nodes,
         "graph": qdq_census(dst),
         "calibration_folder": str(Path(calib_dir)),
         "calibration_images": len(calib_paths),

@@ -24,6 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--calib-images", type=int, default=DEFAULT_CALIB_IMAGES, help="calibration frames")
     p.add_argument("--verify-images", type=int, default=DEFAULT_VERIFY_IMAGES, help="frames compared with fp32")
     p.add_argument("--no-cache", action="store_true", help="convert again even if a cached result exists")
+    p.add_argument(
+        "--quantize-image-conv",
+        action="store_true",
+        help="int8: quantize the convolution fed by the image too (recipe 2; by default it stays float)",
+    )
     p.set_defaults(func=_run)
 
 
@@ -45,6 +50,7 @@ def _run(args: argparse.Namespace) -> int:
             args.verify_images,
             use_cache=not args.no_cache,
             verify_dir=args.verify_dir,
+            keep_image_conv_float=not args.quantize_image_conv,
         )
     ver = card.get("verification") or {}
     print(f"wrote {args.out} ({'cached' if card.get('cached') else 'converted'}), card {card_path(args.out)}")

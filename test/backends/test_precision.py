@@ -128,7 +128,9 @@ def test_int8_recipe_fuses_pad_leaves_final_resize_float_and_counts_qdq(tmp_path
     src = _pad_conv_resize_model(tmp_path)
     calib, val = _images(tmp_path / "train", 5), _images(tmp_path / "val", 3)
     out = tmp_path / "padnet_int8.onnx"
-    card = precision.quantize_int8(src, calib, out, calib_images=5, verify_images=3, use_cache=False, verify_dir=val)
+    card = precision.quantize_int8(
+        src, calib, out, calib_images=5, verify_images=3, use_cache=False, verify_dir=val, keep_image_conv_float=False
+    )
     graph = onnx.load(str(out)).graph
     ops = [n.op_type for n in graph.node]
     assert "Pad" not in ops  # folded into the Conv before Q/DQ nodes were inserted
@@ -139,6 +141,20 @@ def test_int8_recipe_fuses_pad_leaves_final_resize_float_and_counts_qdq(tmp_path
     assert census["QuantizeLinear"] == ops.count("QuantizeLinear") > 0
     assert census["wrapped_ops"]["Conv"] == 2 and census["float_ops"]["Resize"] == 1
     assert card["verification_folder"] == str(val) and card["verification"]["images"] == 3
+
+
+def test_int8_recipe_keeps_the_image_fed_conv_float_by_default(tmp_path: Path) -> None:
+    src = _pad_conv_resize_model(tmp_path)
+    calib = _images(tmp_path / "train", 5)
+    out = tmp_path / "padnet_int8.onnx"
+    card = precision.quantize_int8(src, calib, out, calib_images=5, verify_images=2, use_cache=False)
+    graph = onnx.load(str(out)).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    fed = [[producer[i].op_type if i in producer else "graph" for i in c.input] for c in convs]
+    assert fed[0][0] == "graph" and "DequantizeLinear" not in fed[0]  # float weights, the image as is
+    assert fed[1][:2] == ["DequantizeLinear", "DequantizeLinear"]  # the next one runs in int8
+    assert card["float_nodes"] == [convs[0].name] and card["graph"]["wrapped_ops"]["Conv"] == 1
 
 
 def test_qdq_census_of_a_float_model_lists_everything_as_float(tmp_path: Path) -> None:
