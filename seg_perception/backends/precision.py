@@ -194,12 +194,14 @@ def quantize_int8(
     use_cache: bool = True,
     verify_dir: str | Path | None = None,
     keep_image_conv_float: bool = True,
+    float_nodes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Write an INT8 Q/DQ copy of ``model`` to ``out`` (+ metadata YAML and model card).
 
     Verification frames come from ``verify_dir`` (e.g. the val split) when given, else
     from ``calib_dir`` frames not used for calibration. ``keep_image_conv_float`` leaves the
-    convolution fed by the image in float (recipe 3; False gives recipe 2's graph). Returns the card as a dict
+    convolution fed by the image in float (recipe 3; False gives recipe 2's graph);
+    ``float_nodes`` names more nodes to leave float (scripts/int8_sensitivity.py). Returns the card as a dict
     (``verification``: the fp32 comparison, ``cached``: cache reused). Raises ModelError
     for a model without metadata, ConfigError for an empty calibration folder.
     """
@@ -208,7 +210,8 @@ def quantize_int8(
     calib_paths, verify_paths = split_images(calib_dir, calib_images, 0 if verify_dir else verify_images)
     if verify_dir and verify_images > 0:
         verify_paths = list_calibration_images(verify_dir, max_images=verify_images)
-    key = _cache_key(src, calib_paths, "int8" if keep_image_conv_float else "int8-all")
+    kind = ("int8" if keep_image_conv_float else "int8-all") + "".join(f"+{n}" for n in float_nodes)
+    key = _cache_key(src, calib_paths, kind)
     cached = (Path(cache_dir) if cache_dir else precision_cache_dir()) / f"{src.stem}_int8_{key}.onnx"
     dst.parent.mkdir(parents=True, exist_ok=True)
     if use_cache and (card := from_cache(cached, dst, src)) is not None:
@@ -222,7 +225,7 @@ def quantize_int8(
     with tempfile.TemporaryDirectory(prefix="seg_quant_") as tmp:
         prepared = optimize_basic(src, Path(tmp) / "prepared.onnx")
         op_types = ops_to_quantize(prepared)
-        float_nodes = image_convs(prepared) if keep_image_conv_float else []
+        left_float = (image_convs(prepared) if keep_image_conv_float else []) + list(float_nodes)
         try:
             quantize_static(
                 str(prepared),
@@ -234,7 +237,7 @@ def quantize_int8(
                 reduce_range=False,
                 weight_type=QuantType.QInt8,
                 activation_type=QuantType.QUInt8,
-                nodes_to_exclude=float_nodes,
+                nodes_to_exclude=left_float,
                 extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
             )
         except (ValueError, RuntimeError) as err:
@@ -246,7 +249,7 @@ def quantize_int8(
         "recipe": RECIPE,
         "recipe_version": RECIPE_VERSION,
         "quantized_op_types": op_types,
-        "float_nodes": float_nodes,
+        "float_nodes": left_float,
         "graph": qdq_census(dst),
         "calibration_folder": str(Path(calib_dir)),
         "calibration_images": len(calib_paths),
