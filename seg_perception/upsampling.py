@@ -105,9 +105,11 @@ def _mixed_pixels(
     return rows * out_w + c_start[bj][block] + offset % cols, block, bi, bj
 
 
-#: The grid projects labels of at most this (height, width): a 10 cm cell needs no 720p detail,
-#: and the lookup's memory and build time grow with the pixel count.
-GRID_MAX_LABEL_HW = (480, 640)
+#: The grid projects labels of at most this (height, width): the network's own 360 rows (a 10 cm
+#: cell needs no finer detail than the network saw), with room for a 16:9 frame's width. The
+#: lookup's memory (the node's peak RSS) and build time grow with the pixel count: at VGA,
+#: 640x480 -> 480x360 lowers the build's peak from 72 to 46 MiB (docs/occupancy.md).
+GRID_MAX_LABEL_HW = (360, 640)
 
 
 def grid_label_shape(shape: tuple[int, int], max_hw: tuple[int, int] = GRID_MAX_LABEL_HW) -> tuple[int, int]:

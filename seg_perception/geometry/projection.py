@@ -27,6 +27,8 @@ _MAX_SEGMENT_SAMPLES = 64
 _VERTICAL_ROWS = 6
 # Rows of obstacle in the neighbouring column that mark a slightly slanted side silhouette.
 _SIDE_ROWS = 4
+# Pixels per block while building the lookup: bounds the build's peak memory.
+_BUILD_CHUNK = 1 << 15
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,13 @@ class GroundProjector:
         # own ray would meet the ground (behind the obstacle's face). A, the hit of the boundary ray
         # (u, v + 0.5), is the estimate; the whole segment B -> C is marked occupied.
         rays_a, ok_a = rays_grid(intr, pose, uu, vv + 0.5)
+        del uu, vv  # temporaries are dropped as soon as they are spent: they set the build's peak
         ax, ay, aok = ground_hits(origin, rays_a, ok_a, grid.max_range)
+        del rays_a, ok_a
+        rows_a = np.flatnonzero(aok.any(axis=1))
+        self._contact_r0 = int(rows_a[0]) if rows_a.size else h
+        self._build_vertical_checks(rays, ok)
+        del rays, ok
         bx, by = ax.copy(), ay.copy()
         below = pok[1:] & aok[:-1]
         bx[:-1] = np.where(below, px[1:], ax[:-1])
@@ -161,12 +169,10 @@ class GroundProjector:
         # Where the obstacle pixel's ray misses the ground in range, mirror B about A instead.
         c_x = np.where(pok, px, 2 * ax - bx)
         c_y = np.where(pok, py, 2 * ay - by)
-        rows_a = np.flatnonzero(aok.any(axis=1))
-        self._contact_r0 = int(rows_a[0]) if rows_a.size else h
         self._contact_ok = aok[self._contact_r0 :].copy()
         self._ax, self._ay = ax.ravel(), ay.ravel()
         self._ab_cells = self._segment_cells(bx, by, c_x, c_y, aok)
-        self._build_vertical_checks(rays, ok)
+        del bx, by, c_x, c_y
 
         # Cell centres -> image: free evidence (b).
         xs, ys = grid.cell_centers()
@@ -210,34 +216,54 @@ class GroundProjector:
         A candidate contact whose own class continues down this line is a staircase step of a
         slanted side silhouette, not a contact (docs/geometry.md, "Vertical check").
         """
-        intr, pose = self.intrinsics, self.pose
-        w, h = intr.width, intr.height
+        w, h = self.intrinsics.width, self.intrinsics.height
         r0 = self._contact_r0
-        # Optical-frame direction of each band pixel's ray, and of the same ray nudged straight down.
-        rot = pose.rotation_optical
         band = rays[r0:].reshape(-1, 3)
         band_ok = ok[r0:].ravel()
-        d1 = rotate(rot.T, band)
+        n = (h - r0) * w
+        self._vert_idx = np.zeros((_VERTICAL_ROWS, n), dtype=np.int32)
+        self._vert_use = np.zeros((_VERTICAL_ROWS, n), dtype=bool)
+        self._side_idx = np.zeros((_SIDE_ROWS, n), dtype=np.int32)
+        self._side_use = np.zeros(n, dtype=bool)
+        # Row blocks bound the build's peak memory (the node's peak RSS): same result as one pass.
+        for lo in range(0, n, _BUILD_CHUNK):
+            hi = min(n, lo + _BUILD_CHUNK)
+            slope, k_pix = self._vertical_slope(band[lo:hi], band_ok[lo:hi])
+            self._vertical_block(lo, hi, w, h, r0, slope, k_pix)
+
+    def _vertical_slope(self, rays: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Image slope (du per row down, float32) of the vertical through each ray's pixel, and rows to check (int32).
+
+        ``rays`` is (n, 3) grid-frame ray directions, ``ok`` (n,) bool.
+        """
+        intr, rot = self.intrinsics, self.pose.rotation_optical
+        # Optical-frame direction of each ray, and of the same ray nudged straight down.
+        d1 = rotate(rot.T, rays)
         d2 = d1 - 1e-3 * rot[2]  # rot[2] = grid "up" in optical coordinates; scale ~ ray length (z_opt = 1)
         uv1 = intr.project(d1)
         uv2 = intr.project(d2)
         dv = uv2[:, 1] - uv1[:, 1]
         with np.errstate(divide="ignore", invalid="ignore"):
-            slope = np.where(band_ok & (dv > 1e-12), (uv2[:, 0] - uv1[:, 0]) / dv, 0.0)  # du per row down
+            slope = np.where(ok & (dv > 1e-12), (uv2[:, 0] - uv1[:, 0]) / dv, 0.0)
         slope = np.where(np.isfinite(slope), slope, 0.0).astype(np.float32)
         # Enough rows for the vertical to drift half a pixel sideways; one row if it cannot within the cap.
         drift = np.abs(slope)
         k_pix = np.where(
             drift * _VERTICAL_ROWS >= 0.5, np.ceil(0.5 / np.maximum(drift, 1e-6)) + 1, 1
         ).astype(np.int32)
-        v = np.repeat(np.arange(r0, h, dtype=np.int32), w)
-        u = np.tile(np.arange(w, dtype=np.int32), h - r0)
+        return slope, k_pix
+
+    def _vertical_block(self, lo: int, hi: int, w: int, h: int, r0: int, slope: np.ndarray, k_pix: np.ndarray) -> None:
+        """Vertical and side checks of band pixels ``lo:hi`` (flat band indices), written in place."""
+        flat = np.arange(lo, hi, dtype=np.int32)
+        v = flat // w + r0
+        u = flat % w
         ks = np.arange(1, _VERTICAL_ROWS + 1, dtype=np.int32)[:, None]
         uk = np.rint(u + ks * slope).astype(np.int32)
         vk = v + ks
         use = (ks <= k_pix) & (vk < h) & (uk >= 0) & (uk < w)
-        self._vert_idx = np.where(use, (vk - r0) * w + uk, 0).astype(np.int32)
-        self._vert_use = use
+        self._vert_idx[:, lo:hi] = np.where(use, (vk - r0) * w + uk, 0)
+        self._vert_use[:, lo:hi] = use
         # A slight tilt (|slope| * rows < 0.5 px) cannot be followed pixel by pixel; there a step of
         # the staircase shows as: the column beside, on the side the vertical drifts to, still holds
         # the same class for the next rows.
@@ -246,8 +272,8 @@ class GroundProjector:
         ks = ks[:_SIDE_ROWS]
         vk = v + ks
         suse = (side != 0) & (k_pix == 1) & (vk < h) & (us >= 0) & (us < w)
-        self._side_idx = np.where(suse, (vk - r0) * w + us, 0).astype(np.int32)
-        self._side_use = suse.all(axis=0)
+        self._side_idx[:, lo:hi] = np.where(suse, (vk - r0) * w + us, 0)
+        self._side_use[lo:hi] = suse.all(axis=0)
 
     def _segment_cells(
         self, ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray, aok: np.ndarray
@@ -257,7 +283,7 @@ class GroundProjector:
         Returns (n_band_pixels, m) int32; rows of pixels without a valid contact hold
         n_cells (the scratch slot).
         """
-        grid, n_cells = self.grid, self._n_cells
+        grid = self.grid
         r0 = self._contact_r0
         a = np.stack([ax[r0:].ravel(), ay[r0:].ravel()], axis=1)
         b = np.stack([bx[r0:].ravel(), by[r0:].ravel()], axis=1)
@@ -268,6 +294,24 @@ class GroundProjector:
         length = np.where(ok, np.hypot(*(b - a).T), 0.0)
         m = int(min(np.ceil(length.max() / step), _MAX_SEGMENT_SAMPLES)) + 1
         t = np.linspace(0.0, 1.0, m)
+        blocks = []
+        # Row blocks bound the build's peak memory (the node's peak RSS): same result as one pass.
+        for lo in range(0, a.shape[0], _BUILD_CHUNK):
+            sl = slice(lo, lo + _BUILD_CHUNK)
+            blocks.append(self._segment_block(a[sl], b[sl], ok[sl], t))
+        k = max(c.shape[1] for c in blocks)
+        out = np.empty((a.shape[0], k), dtype=np.int32)
+        lo = 0
+        for c in blocks:
+            out[lo : lo + c.shape[0], : c.shape[1]] = c
+            out[lo : lo + c.shape[0], c.shape[1] :] = c[:, :1]  # pad with the first cell: harmless
+            lo += c.shape[0]
+        return out
+
+    def _segment_block(self, a: np.ndarray, b: np.ndarray, ok: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Distinct cells of segments a -> b sampled at fractions ``t``, front-packed, (n, k) int32."""
+        grid, n_cells = self.grid, self._n_cells
+        m = t.size
         cells = np.empty((a.shape[0], m), dtype=np.int32)
         for j, tj in enumerate(t):  # m is small; one vectorized pass per sample position
             p = a + tj * (b - a)
@@ -279,12 +323,13 @@ class GroundProjector:
         repeat[:, 1:] = cells[:, 1:] == cells[:, :-1]
         order = np.argsort(repeat, axis=1, kind="stable")
         cells = np.take_along_axis(cells, order, axis=1)
-        k = int(m - repeat.sum(axis=1).min())
+        del order
+        n_distinct = m - repeat.sum(axis=1)
+        k = int(n_distinct.max())
         cells = cells[:, :k]
         # Pad a row's tail (repeats) with its first cell: marking it twice is harmless.
-        n_distinct = m - repeat.sum(axis=1)
         tail = np.arange(k)[None, :] >= n_distinct[:, None]
-        return np.where(tail, cells[:, :1], cells)
+        return np.where(tail, cells[:, :1], cells).astype(np.int32)
 
     # ------------------------------------------------------------------ per frame
     def _check_labels(self, labels: np.ndarray) -> np.ndarray:
