@@ -54,7 +54,7 @@ def run_camera(args: argparse.Namespace) -> int:
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from nav_msgs.msg import OccupancyGrid
-    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import CameraInfo, Image, LaserScan
 
     from seg_perception.conversions.image import numpy_to_image_msg
@@ -68,6 +68,7 @@ def run_camera(args: argparse.Namespace) -> int:
     info_pub = node.create_publisher(CameraInfo, "/bench/camera_info", 10)
     lat: list[float] = []
     counts = {"grid": 0, "scan": 0, "node_received": -1}
+    stages: dict[str, str] = {}  # the node's last diagnostics: per-stage medians (ms), drop count
     lock = threading.Lock()
 
     def on_labels(msg: Image) -> None:
@@ -81,6 +82,8 @@ def run_camera(args: argparse.Namespace) -> int:
             for kv in st.values:
                 if kv.key == "frames_received":
                     counts["node_received"] = int(kv.value)
+                elif kv.key.endswith("_median_ms") or kv.key in ("frames_dropped", "frames_processed"):
+                    stages[kv.key] = kv.value
 
     node.create_subscription(Image, args.labels_topic, on_labels, 50)
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
@@ -91,7 +94,10 @@ def run_camera(args: argparse.Namespace) -> int:
         node.create_subscription(
             LaserScan, args.grid_prefix + "obstacle_scan", lambda m: counts.update(scan=counts["scan"] + 1), 10
         )
-    ex = MultiThreadedExecutor(num_threads=2)
+    # Single-threaded: rclpy's multi-threaded executor polls its futures in Python while a callback
+    # runs and holds the GIL for so long that this process's publishing loop stalled for up to 2 s
+    # (measured from the header stamps), sending frames in bursts that no camera driver sends.
+    ex = SingleThreadedExecutor()
     ex.add_node(node)
     threading.Thread(target=ex.spin, daemon=True).start()
     end = time.monotonic() + 60
@@ -107,10 +113,14 @@ def run_camera(args: argparse.Namespace) -> int:
     count = int(args.duration * args.rate)
     print("STREAMING", flush=True)
     period, t_next = 1.0 / args.rate, time.monotonic()
+    sent_ns: list[int] = []
+    stream_t0 = time.monotonic()
     for i in range(count):
         msg = msgs[i % len(msgs)]
         msg.header.frame_id = "camera_optical_frame"
-        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(time.time_ns(), 1_000_000_000)
+        now_ns = time.time_ns()
+        sent_ns.append(now_ns)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(now_ns, 1_000_000_000)
         img_pub.publish(msg)
         if i % 10 == 0:
             info.header.stamp = msg.header.stamp
@@ -119,6 +129,10 @@ def run_camera(args: argparse.Namespace) -> int:
         delay = t_next - time.monotonic()
         if delay > 0:
             time.sleep(delay)
+        elif delay < -period:  # late by more than a frame: a camera skips ahead, it does not burst
+            t_next = time.monotonic()
+    stream_s = time.monotonic() - stream_t0
+    gaps = np.diff(np.asarray(sent_ns, dtype=np.float64)) / 1e6
     time.sleep(1.5)  # drain, and one more diagnostics period
     print("DONE", flush=True)
     with lock:
@@ -127,10 +141,14 @@ def run_camera(args: argparse.Namespace) -> int:
     out = {
         "first_labels_s": (first - args.t0_ns) / 1e9 if first and args.t0_ns else float("nan"),
         "sent": count,
+        "stream_s": stream_s,
+        "send_gap_p99_ms": float(np.percentile(gaps, 99)) if gaps.size else float("nan"),
+        "send_gap_max_ms": float(gaps.max()) if gaps.size else float("nan"),
         "labelled": int(arr.size),
         "median_ms": float(np.median(arr)) if arr.size else float("nan"),
         "p95_ms": float(np.percentile(arr, 95)) if arr.size else float("nan"),
         **counts,
+        "node_stages": stages,
     }
     print(json.dumps(out), flush=True)
     ex.shutdown()
@@ -165,6 +183,8 @@ def run_cell(
         cmd = [sys.executable, "-m", "seg_perception.ros.node", "--ros-args", "-p", f"model_path:={model}"]
         cmd += ["-p", f"qos.reliability:={reliability}", "-p", "diagnostics_period:=0.5"]
         cmd += ["-r", "image:=/bench/image", "-r", "camera_info:=/bench/camera_info"]
+        for param in getattr(args, "param", None) or []:
+            cmd += ["-p", param]
         labels, prefix = "/seg_perception/labels", "/seg_perception/"
     else:
         cmd = [
@@ -225,7 +245,7 @@ def run_cell(
     result.update(
         cpu_s_per_frame=(cpu1 - cpu0) / max(1, result["labelled"]),
         peak_rss_mib=rss,
-        fps=result["labelled"] / args.duration,
+        fps=result["labelled"] / max(result.get("stream_s", args.duration), 1e-9),
     )
     return result
 
@@ -235,7 +255,8 @@ def fmt(r: dict) -> str:
         f"sent {r['sent']:4d}  received {r['node_received']:4d}  labelled {r['labelled']:4d}  "
         f"{r['fps']:5.1f} fps  e2e {r['median_ms']:6.1f} / {r['p95_ms']:6.1f} ms  "
         f"cpu {r['cpu_s_per_frame'] * 1e3:5.1f} ms/frame  rss {r['peak_rss_mib']:5.0f} MiB  "
-        f"first labels {r['first_labels_s']:.1f} s after start"
+        f"first labels {r['first_labels_s']:.1f} s after start  "
+        f"camera gaps p99 / max {r['send_gap_p99_ms']:.0f} / {r['send_gap_max_ms']:.0f} ms"
     )
 
 
@@ -255,6 +276,7 @@ def main() -> int:
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets" / "camvid")
     p.add_argument("--model", type=Path, default=ROOT / "models" / "camvid.onnx")
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--param", action="append", metavar="NAME:=VALUE", help="extra parameter for our node (repeatable)")
     args = p.parse_args()
     if args.camera:
         return run_camera(args)

@@ -63,6 +63,7 @@ def open_backend(
     """
     options = {
         "num_threads": cfg.num_threads,
+        "thread_spinning": cfg.thread_spinning,
         "engine_cache_dir": cfg.engine_cache_dir,
         "calibration_dir": cfg.calibration_dir,
         "input_size": tuple(cfg.input_size) or None,

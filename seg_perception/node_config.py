@@ -42,6 +42,7 @@ class NodeConfig:
     backend: str = "auto"
     precision: str = "fp32"
     num_threads: int = 2
+    thread_spinning: bool = False
     input_size: tuple[int, ...] = ()
     engine_cache_dir: str = "~/.cache/seg_perception/engines"
     calibration_dir: str = ""

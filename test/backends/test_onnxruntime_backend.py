@@ -57,3 +57,33 @@ def test_pinned_default_model_gives_the_same_labels(tmp_path: Path) -> None:
     tb, geo_b = b.preprocess(rgb)
     assert geo_a == geo_b and ta.shape == (1, 3, 360, 480)
     np.testing.assert_allclose(pinned.infer(ta), dynamic.infer(tb), atol=1e-4)
+
+
+def _config_entry(backend: OnnxRuntimeBackend, key: str) -> str | None:
+    try:
+        return backend._session.get_session_options().get_session_config_entry(key)
+    except RuntimeError:  # ORT raises for a key that was never set
+        return None
+
+
+def test_thread_spinning_and_memory_pattern_reach_the_session(tiny_model: Path) -> None:
+    """The node's default (no spinning) and the library default (spinning) give the sessions ORT reports."""
+    key = "session.intra_op.allow_spinning"
+    quiet = OnnxRuntimeBackend(tiny_model, num_threads=2, thread_spinning=False)
+    busy = OnnxRuntimeBackend(tiny_model, num_threads=2)
+    assert _config_entry(quiet, key) == "0"
+    assert _config_entry(busy, key) is None  # ORT's default: spin
+    for be in (quiet, busy):  # CPU sessions plan no single block for all intermediates (RSS)
+        assert be._session.get_session_options().enable_mem_pattern is False
+        assert be.infer(np.zeros((1, 3, 24, 40), np.float32)).shape == (1, 11, 24, 40)
+
+
+def test_node_config_hands_thread_spinning_to_the_backend(tiny_model: Path) -> None:
+    from seg_perception.assembly import open_backend
+    from seg_perception.node_config import NodeConfig
+
+    for spinning, entry in ((False, "0"), (True, None)):
+        cfg = NodeConfig(backend="onnxruntime", thread_spinning=spinning)
+        selection, build = open_backend(cfg, tiny_model, lambda b: None, lambda e: None)
+        assert build is None
+        assert _config_entry(selection.backend, "session.intra_op.allow_spinning") == entry
