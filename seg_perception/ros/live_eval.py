@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 LABELS_TOPIC = "/seg_perception/labels"
 NODE_MODULE = "seg_perception.ros.node"
+#: Later than this behind the replay schedule (seconds), the schedule shifts rather than catching up.
+_LATE_S = 0.02
 
 
 class _NodeProcess:
@@ -231,6 +233,10 @@ def evaluate_bag_live(
                     delay = due - time.perf_counter()
                     if delay > 0:
                         time.sleep(delay)
+                    elif delay < -_LATE_S:
+                        # This process stalled (the machine is busy): shift the schedule instead of
+                        # sending the frames it owes in a burst that a camera would never send.
+                        start -= delay
                     if m.topic == topics.camera_info and info_pub is not None:
                         info_pub.publish(bytes(m.raw))
                         continue
