@@ -99,7 +99,8 @@ def run_camera(args: argparse.Namespace) -> int:
     # (measured from the header stamps), sending frames in bursts that no camera driver sends.
     ex = SingleThreadedExecutor()
     ex.add_node(node)
-    threading.Thread(target=ex.spin, daemon=True).start()
+    spinner = threading.Thread(target=ex.spin, daemon=True)
+    spinner.start()
     end = time.monotonic() + 60
     while img_pub.get_subscription_count() < 1 and time.monotonic() < end:
         time.sleep(0.05)
@@ -152,6 +153,7 @@ def run_camera(args: argparse.Namespace) -> int:
     }
     print(json.dumps(out), flush=True)
     ex.shutdown()
+    spinner.join(timeout=5)  # a spin thread still inside rclpy at exit aborts the process
     node.destroy_node()
     rclpy.try_shutdown()
     return 0
@@ -166,8 +168,11 @@ def cell_env(profile: bool, domain: int) -> dict[str, str]:
         env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(default_profile_path())
     else:  # an empty profile file: Fast DDS defaults, and the node's main does not apply ours
         empty = Path(tempfile.gettempdir()) / "seg_perception_bench_empty_profile.xml"
+        # A default participant with nothing set: Fast DDS's built-in transports (512 KiB segment).
         empty.write_text(
-            '<?xml version="1.0"?>\n<profiles xmlns="http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles"/>\n'
+            '<?xml version="1.0"?>\n<profiles xmlns="http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles">\n'
+            '  <participant profile_name="fastdds_defaults" is_default_profile="true"><rtps/></participant>\n'
+            "</profiles>\n"
         )
         env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(empty)
     return env
