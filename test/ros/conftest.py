@@ -23,7 +23,7 @@ apply_default_profile()
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed (run `make setup`)")
 
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 
 
@@ -112,7 +112,9 @@ class Harness:
 
     def __init__(self) -> None:
         self.node = Node(f"test_harness_{os.getpid()}_{random.randint(0, 1 << 30)}")
-        self.executor = MultiThreadedExecutor(num_threads=2)
+        # Single-threaded: the multi-threaded executor polls in Python and starves the publishing
+        # test thread of the GIL (bench_stream.py measured stalls of up to 2 s).
+        self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
