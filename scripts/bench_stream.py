@@ -58,7 +58,7 @@ def run_camera(args: argparse.Namespace) -> int:
     from sensor_msgs.msg import CameraInfo, Image, LaserScan
 
     from seg_perception.conversions.image import numpy_to_image_msg
-    from seg_perception.ros.stream import image_qos, load_frames
+    from seg_perception.ros.stream import PublishSchedule, image_qos, load_frames
 
     w, h = (int(v) for v in args.size.split("x"))
     frames = load_frames((w, h), args.data if args.data and args.data.is_dir() else None)
@@ -113,10 +113,12 @@ def run_camera(args: argparse.Namespace) -> int:
     msgs = [numpy_to_image_msg(fr, "rgb8", msg_cls=Image) for fr in frames]
     count = int(args.duration * args.rate)
     print("STREAMING", flush=True)
-    period, t_next = 1.0 / args.rate, time.monotonic()
+    period = 1.0 / args.rate
     sent_ns: list[int] = []
     stream_t0 = time.monotonic()
+    schedule = PublishSchedule(tolerance_s=period)
     for i in range(count):
+        schedule.wait(i * period)
         msg = msgs[i % len(msgs)]
         msg.header.frame_id = "camera_optical_frame"
         now_ns = time.time_ns()
@@ -126,12 +128,6 @@ def run_camera(args: argparse.Namespace) -> int:
         if i % 10 == 0:
             info.header.stamp = msg.header.stamp
             info_pub.publish(info)
-        t_next += period
-        delay = t_next - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        elif delay < -period:  # late by more than a frame: a camera skips ahead, it does not burst
-            t_next = time.monotonic()
     stream_s = time.monotonic() - stream_t0
     gaps = np.diff(np.asarray(sent_ns, dtype=np.float64)) / 1e6
     time.sleep(1.5)  # drain, and one more diagnostics period
@@ -188,7 +184,7 @@ def run_cell(
         cmd = [sys.executable, "-m", "seg_perception.ros.node", "--ros-args", "-p", f"model_path:={model}"]
         cmd += ["-p", f"qos.reliability:={reliability}", "-p", "diagnostics_period:=0.5"]
         cmd += ["-r", "image:=/bench/image", "-r", "camera_info:=/bench/camera_info"]
-        for param in getattr(args, "param", None) or []:
+        for param in args.param or []:
             cmd += ["-p", param]
         labels, prefix = "/seg_perception/labels", "/seg_perception/"
     else:
@@ -250,7 +246,7 @@ def run_cell(
     result.update(
         cpu_s_per_frame=(cpu1 - cpu0) / max(1, result["labelled"]),
         peak_rss_mib=rss,
-        fps=result["labelled"] / max(result.get("stream_s", args.duration), 1e-9),
+        fps=result["labelled"] / result["stream_s"],
     )
     return result
 

@@ -216,11 +216,10 @@ class GroundProjector:
         A candidate contact whose own class continues down this line is a staircase step of a
         slanted side silhouette, not a contact (docs/geometry.md, "Vertical check").
         """
-        w, h = self.intrinsics.width, self.intrinsics.height
         r0 = self._contact_r0
         band = rays[r0:].reshape(-1, 3)
         band_ok = ok[r0:].ravel()
-        n = (h - r0) * w
+        n = band_ok.size
         self._vert_idx = np.zeros((_VERTICAL_ROWS, n), dtype=np.int32)
         self._vert_use = np.zeros((_VERTICAL_ROWS, n), dtype=bool)
         self._side_idx = np.zeros((_SIDE_ROWS, n), dtype=np.int32)
@@ -229,7 +228,7 @@ class GroundProjector:
         for lo in range(0, n, _BUILD_CHUNK):
             hi = min(n, lo + _BUILD_CHUNK)
             slope, k_pix = self._vertical_slope(band[lo:hi], band_ok[lo:hi])
-            self._vertical_block(lo, hi, w, h, r0, slope, k_pix)
+            self._vertical_block(lo, hi, slope, k_pix)
 
     def _vertical_slope(self, rays: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Image slope (du per row down, float32) of the vertical through each ray's pixel, and rows to check (int32).
@@ -253,8 +252,9 @@ class GroundProjector:
         ).astype(np.int32)
         return slope, k_pix
 
-    def _vertical_block(self, lo: int, hi: int, w: int, h: int, r0: int, slope: np.ndarray, k_pix: np.ndarray) -> None:
+    def _vertical_block(self, lo: int, hi: int, slope: np.ndarray, k_pix: np.ndarray) -> None:
         """Vertical and side checks of band pixels ``lo:hi`` (flat band indices), written in place."""
+        w, h, r0 = self.intrinsics.width, self.intrinsics.height, self._contact_r0
         flat = np.arange(lo, hi, dtype=np.int32)
         v = flat // w + r0
         u = flat % w

@@ -39,6 +39,7 @@ from seg_perception.evaluation.live_result import LiveEvalError, LiveEvalResult,
 from seg_perception.evaluation.matching import GroundTruth, strip_indices
 from seg_perception.evaluation.metrics import ConfusionMatrix
 from seg_perception.model_spec import ModelSpec
+from seg_perception.ros.stream import PublishSchedule
 from seg_perception.ros.transport import apply_default_profile
 
 log = logging.getLogger(__name__)
@@ -223,20 +224,13 @@ def evaluate_bag_live(
             strip_rgb: dict[int, np.ndarray] = {}
             play_topics = [topics.image] + ([topics.camera_info] if topics.camera_info else [])
             first_log: int | None = None
-            start = time.perf_counter()
+            schedule = PublishSchedule(_LATE_S, clock=time.perf_counter)
             index = -1
             with tqdm(total=topics.count, desc="eval-bag --live", unit="frame", disable=not progress) as bar:
                 for m in reader.messages(play_topics):
                     if first_log is None:
                         first_log = m.log_ns
-                    due = start + (m.log_ns - first_log) / 1e9 / rate_scale
-                    delay = due - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
-                    elif delay < -_LATE_S:
-                        # This process stalled (the machine is busy): shift the schedule instead of
-                        # sending the frames it owes in a burst that a camera would never send.
-                        start -= delay
+                    schedule.wait((m.log_ns - first_log) / 1e9 / rate_scale)
                     if m.topic == topics.camera_info and info_pub is not None:
                         info_pub.publish(bytes(m.raw))
                         continue
@@ -278,7 +272,7 @@ def evaluate_bag_live(
         with lock:
             got = list(received)
         if got:  # first image sent .. last label received
-            result.play_s = max(t for t, _ in got) - start
+            result.play_s = max(t for t, _ in got) - schedule.start
         try:
             score_labels(result, got, published, truth, strip_rgb)
         except LiveEvalError as err:

@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -41,6 +42,33 @@ def load_frames(size: tuple[int, int], data: Path | None = None, count: int = 30
         for seed in range(min(count, 8)):
             frames.append(cv2.resize(render_street(seed).rgb, (w, h), interpolation=cv2.INTER_LINEAR))
     return frames
+
+
+class PublishSchedule:
+    """Wall-clock pacing of a publisher: ``wait(offset_s)`` sleeps until ``offset_s`` after the start.
+
+    A caller more than ``tolerance_s`` behind (its process stalled) shifts the rest of the
+    schedule by its lateness instead of catching up: a camera skips ahead, it never sends the
+    frames it owes in a burst (a burst overflows the node's queue). ``clock`` and ``sleep``
+    are ``time.monotonic``-like seconds and ``time.sleep`` (tests pass their own).
+    """
+
+    def __init__(
+        self,
+        tolerance_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.tolerance_s = float(tolerance_s)
+        self._clock, self._sleep = clock, sleep
+        self.start = clock()  # moves later by each shift
+
+    def wait(self, offset_s: float) -> None:
+        delay = self.start + offset_s - self._clock()
+        if delay > 0:
+            self._sleep(delay)
+        elif delay < -self.tolerance_s:
+            self.start -= delay
 
 
 def image_qos(reliability: str, depth: int = 5):
@@ -83,16 +111,13 @@ def stream(
         for m in msgs:
             m.header.frame_id = frame_id
         period = 1.0 / rate
-        t_next = time.monotonic()
+        schedule = PublishSchedule(tolerance_s=period)
         for i in range(count):
+            schedule.wait(i * period)
             msg = msgs[i % len(msgs)]
             now = time.time_ns()
             msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(now, 1_000_000_000)
             pub.publish(msg)
-            t_next += period
-            delay = t_next - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
         time.sleep(0.3)  # let the last samples leave before the participant goes
         return count
     finally:
