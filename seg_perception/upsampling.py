@@ -108,7 +108,7 @@ def _mixed_pixels(
 #: The grid projects labels of at most this (height, width): the network's own 360 rows (a 10 cm
 #: cell needs no finer detail than the network saw), with room for a 16:9 frame's width. The
 #: lookup's memory (the node's peak RSS) and build time grow with the pixel count: at VGA,
-#: 640x480 -> 480x360 lowers the build's peak from 72 to 46 MiB (docs/occupancy.md).
+#: 640x480 -> 480x360 lowers the build's peak from 48.9 to 32.5 MiB (docs/occupancy.md).
 GRID_MAX_LABEL_HW = (360, 640)
 
 

@@ -88,7 +88,7 @@ class OnnxRuntimeBackend(Backend):
         opts.log_severity_level = 3
         if not thread_spinning:
             # Idle pool threads sleep instead of spin-waiting for the next operator: in the live
-            # node this cut CPU per frame from 53 to 32 ms at 640x480 for ~1 ms more latency.
+            # node this cut CPU per frame from 54 to 33 ms at 640x480 (docs/backends.md).
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if providers[0] == "CPUExecutionProvider":
             # No pre-planned block for all intermediate tensors: the arena reuses freed chunks
