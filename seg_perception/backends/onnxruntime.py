@@ -73,6 +73,11 @@ class OnnxRuntimeBackend(Backend):
             from seg_perception.backends.precision import int8_model_for
 
             model_path = self.model_path = int8_model_for(model_path, calibration_dir or _.get("calib_dir"))
+        if precision == "fp32":
+            # A converted file run as stored (e.g. --model camvid_int8.onnx) runs at its card's precision.
+            from seg_perception.backends.precision import stored_precision
+
+            precision = stored_precision(self.model_path) or precision
         self._precision = precision
         providers = ["CPUExecutionProvider"]
         if device.startswith("cuda"):

@@ -22,8 +22,15 @@ import yaml
 
 from seg_perception.backends.calibration import list_calibration_images, load_rgb, make_preprocess
 from seg_perception.backends.engine_cache import default_cache_dir, model_fingerprint
+from seg_perception.backends.int8_rewrite import rewrite_file
 from seg_perception.backends.preprocess import round_up
-from seg_perception.backends.quant_recipe import image_convs, ops_to_quantize, optimize_basic, qdq_census
+from seg_perception.backends.quant_recipe import (
+    image_convs,
+    image_convs_to_keep_float,
+    ops_to_quantize,
+    optimize_basic,
+    qdq_census,
+)
 from seg_perception.errors import BackendUnavailable, ConfigError, ModelError
 from seg_perception.model_spec import ModelSpec
 
@@ -33,10 +40,11 @@ LOG = logging.getLogger(__name__)
 DEFAULT_CALIB_IMAGES = 30
 DEFAULT_VERIFY_IMAGES = 10
 #: Bump when the quantization recipe changes, so cached results miss.
-RECIPE_VERSION = 3
+RECIPE_VERSION = 4
 RECIPE = (
-    "ORT basic graph optimization, then onnxruntime quantize_static QDQ: per-channel symmetric int8 weights, "
-    "uint8 activations, MinMax, no reduce_range; Resize, Pad and the image-fed convolution left float"
+    "ORT basic graph optimization; exact depthwise rewrites (summed pairs merged, groups padded to 16); "
+    "onnxruntime quantize_static QDQ: per-channel symmetric int8 weights, uint8 activations, MinMax, "
+    "no reduce_range; Resize, Pad and the image-fed convolution left float unless it feeds a MaxPool"
 )
 
 
@@ -66,6 +74,21 @@ def card_path(model_path: str | Path) -> Path:
     """The model card written beside a converted model: ``NAME.card.yaml``."""
     p = Path(model_path)
     return p.with_name(p.stem + ".card.yaml")
+
+
+def stored_precision(model_path: str | Path) -> str | None:
+    """The precision a converted model's card records ("int8", "fp16"), or None without a readable card.
+
+    Lets a backend that loads ``camvid_int8.onnx`` as stored report int8 rather than the
+    fp32 it was asked to run.
+    """
+    path = card_path(model_path)
+    try:
+        card = yaml.safe_load(path.read_text()) if path.exists() else None
+    except (OSError, yaml.YAMLError):
+        return None
+    value = card.get("precision") if isinstance(card, dict) else None
+    return str(value) if value else None
 
 
 def _net_hw(spec: ModelSpec) -> tuple[int, int]:
@@ -193,14 +216,15 @@ def quantize_int8(
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     verify_dir: str | Path | None = None,
-    keep_image_conv_float: bool = True,
+    keep_image_conv_float: bool | None = None,
     float_nodes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Write an INT8 Q/DQ copy of ``model`` to ``out`` (+ metadata YAML and model card).
 
     Verification frames come from ``verify_dir`` (e.g. the val split) when given, else
-    from ``calib_dir`` frames not used for calibration. ``keep_image_conv_float`` leaves the
-    convolution fed by the image in float (recipe 3; False gives recipe 2's graph);
+    from ``calib_dir`` frames not used for calibration. ``keep_image_conv_float``: None (the
+    recipe) leaves the convolution fed by the image float unless its output feeds a MaxPool,
+    True always, False never (recipe 2's choice);
     ``float_nodes`` names more nodes to leave float (scripts/int8_sensitivity.py). Returns the card as a dict
     (``verification``: the fp32 comparison, ``cached``: cache reused). Raises ModelError
     for a model without metadata, ConfigError for an empty calibration folder.
@@ -210,7 +234,8 @@ def quantize_int8(
     calib_paths, verify_paths = split_images(calib_dir, calib_images, 0 if verify_dir else verify_images)
     if verify_dir and verify_images > 0:
         verify_paths = list_calibration_images(verify_dir, max_images=verify_images)
-    kind = ("int8" if keep_image_conv_float else "int8-all") + "".join(f"+{n}" for n in float_nodes)
+    kind = {None: "int8", True: "int8-stem", False: "int8-all"}[keep_image_conv_float]
+    kind += "".join(f"+{n}" for n in float_nodes)
     key = _cache_key(src, calib_paths, kind)
     cached = (Path(cache_dir) if cache_dir else precision_cache_dir()) / f"{src.stem}_int8_{key}.onnx"
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -224,8 +249,10 @@ def quantize_int8(
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="seg_quant_") as tmp:
         prepared = optimize_basic(src, Path(tmp) / "prepared.onnx")
+        rewrites = rewrite_file(prepared)
         op_types = ops_to_quantize(prepared)
-        left_float = (image_convs(prepared) if keep_image_conv_float else []) + list(float_nodes)
+        stem = {None: image_convs_to_keep_float, True: image_convs}.get(keep_image_conv_float)
+        left_float = (stem(prepared) if stem else []) + list(float_nodes)
         try:
             quantize_static(
                 str(prepared),
@@ -250,6 +277,7 @@ def quantize_int8(
         "recipe_version": RECIPE_VERSION,
         "quantized_op_types": op_types,
         "float_nodes": left_float,
+        "rewrites": rewrites.as_dict(),
         "graph": qdq_census(dst),
         "calibration_folder": str(Path(calib_dir)),
         "calibration_images": len(calib_paths),

@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--quantize-image-conv",
         action="store_true",
-        help="int8: quantize the convolution fed by the image too (recipe 2; by default it stays float)",
+        help="int8: quantize the image-fed convolution too (by default it stays float unless it feeds a MaxPool)",
     )
     p.set_defaults(func=_run)
 
@@ -50,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
             args.verify_images,
             use_cache=not args.no_cache,
             verify_dir=args.verify_dir,
-            keep_image_conv_float=not args.quantize_image_conv,
+            keep_image_conv_float=False if args.quantize_image_conv else None,
         )
     ver = card.get("verification") or {}
     print(f"wrote {args.out} ({'cached' if card.get('cached') else 'converted'}), card {card_path(args.out)}")

@@ -110,6 +110,37 @@ def image_convs(model_path: str | Path) -> list[str]:
     return fed if len(fed) < len(convs) else []  # a model of image-fed convs only stays all int8
 
 
+#: Ops looked through when asking what an image-fed convolution's output feeds.
+_ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "HardSwish", "Sigmoid")
+
+
+def image_convs_to_keep_float(model_path: str | Path) -> list[str]:
+    """The ``image_convs`` that the recipe leaves float: those whose output does not feed a MaxPool.
+
+    Why: a float stem hands the integer part its first tensor in NCHW. Where that tensor
+    (after the stem's activation) feeds a MaxPool, ONNX Runtime runs the pool on uint8 in NCHW
+    and wraps the NHWC QLinearConvs that follow in layout Transposes: CtxSegNet's INT8 model
+    was 1.37x fp32 that way and 0.96x with the stem quantized, at the same label agreement
+    (docs/deploying.md).
+    """
+    graph = _onnx(model_path).graph
+    consumers: dict[str, list[Any]] = collections.defaultdict(list)
+    for n in graph.node:
+        for i in n.input:
+            consumers[i].append(n)
+
+    def feeds_maxpool(tensor: str, depth: int = 0) -> bool:
+        for c in consumers[tensor]:
+            if c.op_type == "MaxPool" or (
+                c.op_type in _ACTIVATIONS and depth < 3 and any(feeds_maxpool(o, depth + 1) for o in c.output)
+            ):
+                return True
+        return False
+
+    by_name = {n.name: n for n in graph.node}
+    return [name for name in image_convs(model_path) if not any(feeds_maxpool(o) for o in by_name[name].output)]
+
+
 def qdq_census(model_path: str | Path) -> dict[str, Any]:
     """Counts of a Q/DQ model: QuantizeLinear, DequantizeLinear, ops wrapped by Q/DQ, ops left float.
 

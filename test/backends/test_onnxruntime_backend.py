@@ -87,3 +87,13 @@ def test_node_config_hands_thread_spinning_to_the_backend(tiny_model: Path) -> N
         selection, build = open_backend(cfg, tiny_model, lambda b: None, lambda e: None)
         assert build is None
         assert _config_entry(selection.backend, "session.intra_op.allow_spinning") == entry
+
+
+def test_a_converted_model_run_as_stored_reports_its_card_precision(tmp_path: Path) -> None:
+    path = make_tiny_onnx(tmp_path / "tiny_int8.onnx")
+    assert "onnxruntime fp32" in OnnxRuntimeBackend(path, num_threads=1).description
+    (tmp_path / "tiny_int8.card.yaml").write_text(yaml.safe_dump({"precision": "int8"}))
+    be = OnnxRuntimeBackend(path, num_threads=1)
+    assert be.precision == "int8" and "onnxruntime int8" in be.description
+    (tmp_path / "tiny_int8.card.yaml").write_text(": not yaml : [")
+    assert OnnxRuntimeBackend(path, num_threads=1).precision == "fp32"
