@@ -32,7 +32,8 @@ class OnnxRuntimeBackend(Backend):
         model_path: ONNX file.
         device: "cpu" or "cuda" (CUDAExecutionProvider, needs onnxruntime-gpu).
         num_threads: intra-op threads on CPU (0 = onnxruntime's default).
-        precision: "fp32" runs the model as stored; "int8" runs its Q/DQ copy (see
+        precision: "fp32" runs the model as stored (a converted file, e.g. NAME_int8.onnx with
+            its card, then reports the card's precision); "int8" runs its Q/DQ copy (see
             backends.precision.int8_model_for); "fp16" is refused (ConfigError).
         calibration_dir: images to generate the Q/DQ copy from when none exists (int8 only).
         input_size: (H, W) the pipeline will feed a dynamic-size model (else the metadata's
