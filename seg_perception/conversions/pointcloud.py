@@ -29,8 +29,14 @@ __all__ = ["POINTFIELD_DTYPES", "points_to_cloud_msg", "cloud_msg_to_numpy"]
 
 #: sensor_msgs/PointField datatype constants -> numpy dtype
 POINTFIELD_DTYPES: dict[int, np.dtype] = {
-    1: np.dtype(np.int8), 2: np.dtype(np.uint8), 3: np.dtype(np.int16), 4: np.dtype(np.uint16),
-    5: np.dtype(np.int32), 6: np.dtype(np.uint32), 7: np.dtype(np.float32), 8: np.dtype(np.float64),
+    1: np.dtype(np.int8),
+    2: np.dtype(np.uint8),
+    3: np.dtype(np.int16),
+    4: np.dtype(np.uint16),
+    5: np.dtype(np.int32),
+    6: np.dtype(np.uint32),
+    7: np.dtype(np.float32),
+    8: np.dtype(np.float64),
 }
 _FLOAT32, _UINT8 = 7, 2
 
@@ -59,8 +65,10 @@ def points_to_cloud_msg(
     pts = np.asarray(xyz, dtype=np.float32).reshape(-1, 3)
     lab = np.asarray(label, dtype=np.uint8).ravel()
     if lab.size != len(pts) or (rgb is not None and len(rgb) != len(pts)):
-        raise ImageError(f"point cloud: {len(pts)} points but {lab.size} labels"
-                         + ("" if rgb is None else f" and {len(rgb)} colours"))
+        raise ImageError(
+            f"point cloud: {len(pts)} points but {lab.size} labels"
+            + ("" if rgb is None else f" and {len(rgb)} colours")
+        )
     layout = _layout(rgb is not None)
     rec = np.zeros(len(pts), dtype=layout)
     rec["x"], rec["y"], rec["z"], rec["label"] = pts[:, 0], pts[:, 1], pts[:, 2], lab
@@ -116,5 +124,6 @@ def cloud_msg_to_numpy(msg: Any) -> dict[str, np.ndarray]:
     if buf.size < n * step:
         raise ImageError(f"point cloud data has {buf.size} bytes, expected {n} x {step}")
     rec = buf[: n * step].view(layout)
-    return {name: np.ascontiguousarray(rec[name]).astype(rec[name].dtype.newbyteorder("="), copy=False)
-            for name in names}
+    return {
+        name: np.ascontiguousarray(rec[name]).astype(rec[name].dtype.newbyteorder("="), copy=False) for name in names
+    }

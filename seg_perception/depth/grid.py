@@ -103,8 +103,15 @@ _TABLES: dict[tuple, RayTable] = {}
 
 def _ray_table(grid: GridSpec, camera_xy: tuple[float, float]) -> RayTable:
     """The RayTable for this grid and camera position (a few kept; the pose rarely changes)."""
-    key = (grid.resolution, grid.x_min, grid.x_max, grid.y_min, grid.y_max, round(camera_xy[0], 4),
-           round(camera_xy[1], 4))
+    key = (
+        grid.resolution,
+        grid.x_min,
+        grid.x_max,
+        grid.y_min,
+        grid.y_max,
+        round(camera_xy[0], 4),
+        round(camera_xy[1], 4),
+    )
     table = _TABLES.get(key)
     if table is None:
         if len(_TABLES) >= 4:
@@ -169,5 +176,6 @@ def frame_depth_occupancy(
     """
     pts = labeled_points(depth_m, labels, intrinsics, stride, rays=rays)
     cam = pose.position
-    return depth_occupancy(to_grid_frame(pts.xyz, pose), pts.label, grid, (float(cam[0]), float(cam[1])),
-                           drivable, obstacle, rules)
+    return depth_occupancy(
+        to_grid_frame(pts.xyz, pose), pts.label, grid, (float(cam[0]), float(cam[1])), drivable, obstacle, rules
+    )

@@ -10,8 +10,11 @@ from seg_perception.errors import ImageError
 __all__ = ["DEPTH_ENCODINGS", "DepthImage", "depth_to_metres", "match_size"]
 
 #: depth encodings accepted and their scale to metres (REP-118: 16UC1 millimetres, 32FC1 metres)
-DEPTH_ENCODINGS: dict[str, tuple[type, float]] = {"16UC1": (np.uint16, 1e-3), "mono16": (np.uint16, 1e-3),
-                                                  "32FC1": (np.float32, 1.0)}
+DEPTH_ENCODINGS: dict[str, tuple[type, float]] = {
+    "16UC1": (np.uint16, 1e-3),
+    "mono16": (np.uint16, 1e-3),
+    "32FC1": (np.float32, 1.0),
+}
 
 
 class DepthImage:

@@ -267,8 +267,9 @@ def make_bag(
                 rgb, labels = item[0], item[1]
                 h, w = rgb.shape[:2]
                 if cam is None:
-                    cam, cam_source = (camera, "the renderer") if camera is not None else camera_for_image(
-                        w, h, camera_config)
+                    cam, cam_source = (
+                        (camera, "the renderer") if camera is not None else camera_for_image(w, h, camera_config)
+                    )
                     size = (h, w)
                 elif size != (h, w):
                     # One CameraInfo per stream: a size change means the frames are not one camera.
@@ -320,8 +321,13 @@ def _write_rgbd(
     if grid is not None:
         spec = extras.grid
         grid_hdr = writer.msgs.header(ns, spec.frame_id)
-        out.append((TRUTH_GRID_TOPIC, OCCUPANCY_GRID,
-                    writer.msgs.occupancy_grid(grid, grid_hdr, spec.resolution, (spec.x_min, spec.y_min))))
+        out.append(
+            (
+                TRUTH_GRID_TOPIC,
+                OCCUPANCY_GRID,
+                writer.msgs.occupancy_grid(grid, grid_hdr, spec.resolution, (spec.x_min, spec.y_min)),
+            )
+        )
     objects = getattr(extras, "objects", None)
     if objects is not None:
         out.append((TRUTH_OBJECTS_TOPIC, MARKER_ARRAY, objects_message(writer.msgs, objects, header, class_names)))

@@ -145,11 +145,21 @@ def _make_synthetic_bag(args: argparse.Namespace) -> int:
     bar = tqdm(total=n, desc="make-bag", unit="frame", disable=args.no_progress)
     frames = ((f.rgb, f.labels, f) for f in rgbd_sequence(args.synthetic, n, height, width))
     with bar:
-        result = make_bag(frames, args.out, rate_hz=args.rate, storage=args.format, compressed=args.compressed,
-                          frame_id=args.frame_id, on_frame=lambda _n: bar.update(1), camera=rig.intrinsics)
+        result = make_bag(
+            frames,
+            args.out,
+            rate_hz=args.rate,
+            storage=args.format,
+            compressed=args.compressed,
+            frame_id=args.frame_id,
+            on_frame=lambda _n: bar.update(1),
+            camera=rig.intrinsics,
+        )
     params = write_params(result.path, rig.node_params())
-    print(f"wrote {result.frames} synthetic RGB-D frames ({args.synthetic}, {width}x{height}, {args.rate:g} Hz, "
-          f"{result.storage}) to {result.path}: {', '.join(result.topics)}; rig parameters in {params}")
+    print(
+        f"wrote {result.frames} synthetic RGB-D frames ({args.synthetic}, {width}x{height}, {args.rate:g} Hz, "
+        f"{result.storage}) to {result.path}: {', '.join(result.topics)}; rig parameters in {params}"
+    )
     return 0
 
 
@@ -318,12 +328,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "optical frame) and seg_perception.yaml (the rig's node parameters) in the bag folder. CamVid has no depth.",
     )
     _add_dataset_args(p, data_required=False)
-    p.add_argument("--synthetic", choices=("street", "overhang", "ramp"), default=None,
-                   help="write a synthetic RGB-D sequence (depth + exact truth) instead of --data; --limit = frames "
-                        "(default 30)")
+    p.add_argument(
+        "--synthetic",
+        choices=("street", "overhang", "ramp"),
+        default=None,
+        help="write a synthetic RGB-D sequence (depth + exact truth) instead of --data; --limit = frames (default 30)",
+    )
     p.add_argument("--size", default="480x360", help="--synthetic: image WIDTHxHEIGHT (default %(default)s)")
-    p.add_argument("--depth", action="store_true",
-                   help="write depth: only --synthetic has it (always written there); CamVid has no depth")
+    p.add_argument(
+        "--depth",
+        action="store_true",
+        help="write depth: only --synthetic has it (always written there); CamVid has no depth",
+    )
     p.add_argument("--out", required=True, help="output bag folder (must not exist)")
     p.add_argument("--rate", type=float, default=15.0, help="frame rate in Hz (default 15)")
     p.add_argument("--format", choices=("mcap", "sqlite3"), default="mcap", help="storage (default mcap)")
@@ -355,9 +371,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_bag_args(p)
     p.add_argument("--write-bag", default=None, help="also write a bag with the input plus /seg_perception/* outputs")
     p.add_argument("--write-format", choices=("mcap", "sqlite3"), default="mcap", help="storage of --write-bag")
-    p.add_argument("--depth-topic", default=None,
-                   help="offline: depth Image topic (default /camera/aligned_depth_to_color/image_raw or the one "
-                        "'depth' topic; 'none'); --live ignores depth")
+    p.add_argument(
+        "--depth-topic",
+        default=None,
+        help="offline: depth Image topic (default /camera/aligned_depth_to_color/image_raw or the one "
+        "'depth' topic; 'none'); --live ignores depth",
+    )
     p.add_argument("--live", action="store_true", help="run the real ROS node and play the bag into it")
     p.add_argument("--rate-scale", type=float, default=1.0, help="--live: playback speed factor (default 1)")
     p.add_argument(

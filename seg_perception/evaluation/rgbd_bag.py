@@ -67,8 +67,13 @@ def depth_message(msgs: Any, depth_m: np.ndarray, header: Any) -> Any:
     t = msgs.typestore.types
     with np.errstate(invalid="ignore"):
         depth_m = np.where(depth_m <= MAX_DEPTH_M, depth_m, np.nan)
-    msg = depth_to_image_msg(depth_mm(depth_m), "16UC1", msg_cls=lambda: t[IMAGE](
-        header=header, height=0, width=0, encoding="", is_bigendian=0, step=0, data=np.zeros(0, np.uint8)))
+    msg = depth_to_image_msg(
+        depth_mm(depth_m),
+        "16UC1",
+        msg_cls=lambda: t[IMAGE](
+            header=header, height=0, width=0, encoding="", is_bigendian=0, step=0, data=np.zeros(0, np.uint8)
+        ),
+    )
     msg.header = header
     msg.data = np.frombuffer(bytes(msg.data), dtype=np.uint8)  # rosbags serializes numpy arrays
     return msg
@@ -83,12 +88,23 @@ def _marker(t: Any, header: Any, ns: str, index: int, action: int, centre: Any, 
     scale = t["geometry_msgs/msg/Vector3"](x=float(extent[0]), y=float(extent[1]), z=float(extent[2]))
     empty = np.zeros(0, np.uint8)
     return t["visualization_msgs/msg/Marker"](
-        header=header, ns=ns, id=int(index), type=1, action=action, pose=pose, scale=scale,
+        header=header,
+        ns=ns,
+        id=int(index),
+        type=1,
+        action=action,
+        pose=pose,
+        scale=scale,
         color=t["std_msgs/msg/ColorRGBA"](r=1.0, g=1.0, b=0.0, a=0.5),
-        lifetime=t["builtin_interfaces/msg/Duration"](sec=0, nanosec=0), frame_locked=False,
-        points=[], colors=[], texture_resource="",
+        lifetime=t["builtin_interfaces/msg/Duration"](sec=0, nanosec=0),
+        frame_locked=False,
+        points=[],
+        colors=[],
+        texture_resource="",
         texture=t["sensor_msgs/msg/CompressedImage"](header=header, format="", data=empty),
-        uv_coordinates=[], text="", mesh_resource="",
+        uv_coordinates=[],
+        text="",
+        mesh_resource="",
         mesh_file=t["visualization_msgs/msg/MeshFile"](filename="", data=empty),
         mesh_use_embedded_materials=False,
     )
@@ -180,8 +196,12 @@ def positions_at(index: StampIndex, ns: int) -> list[TruthPosition] | None:
     if msg is None:
         return None
     return [
-        TruthPosition(str(m.ns), int(m.id), np.array([m.pose.position.x, m.pose.position.y, m.pose.position.z]),
-                      np.array([m.scale.x, m.scale.y, m.scale.z]))
+        TruthPosition(
+            str(m.ns),
+            int(m.id),
+            np.array([m.pose.position.x, m.pose.position.y, m.pose.position.z]),
+            np.array([m.scale.x, m.scale.y, m.scale.z]),
+        )
         for m in msg.markers
         if int(m.action) == 0
     ]

@@ -46,8 +46,13 @@ class RgbdEvaluator:
         depth_topic: override detection ("none": no depth).
     """
 
-    def __init__(self, mapper: OccupancyMapper, class_names: tuple[str, ...], rules: DepthGridRules | None = None,
-                 depth_topic: str | None = None) -> None:
+    def __init__(
+        self,
+        mapper: OccupancyMapper,
+        class_names: tuple[str, ...],
+        rules: DepthGridRules | None = None,
+        depth_topic: str | None = None,
+    ) -> None:
         self.mapper, self.class_names, self.depth_topic = mapper, tuple(class_names), depth_topic
         self.rules = rules or DepthGridRules()
         self.topic: str | None = None
@@ -90,8 +95,18 @@ class RgbdEvaluator:
             intr = intr.scaled(w, h)
         m = self.mapper
         t0 = time.perf_counter()
-        res = frame_depth_occupancy(depth, labels, intr, m.ground_pose, m.grid, self._drivable, self._obstacle,
-                                    self.rules, stride=4, rays=self._rays)
+        res = frame_depth_occupancy(
+            depth,
+            labels,
+            intr,
+            m.ground_pose,
+            m.grid,
+            self._drivable,
+            self._obstacle,
+            self.rules,
+            stride=4,
+            rays=self._rays,
+        )
         self.ms.append((time.perf_counter() - t0) * 1e3)
         self.frames += 1
         truth = grid_at(self._grid, ns)
@@ -114,8 +129,11 @@ class RgbdEvaluator:
         """The report's ``rgbd`` section (None when the bag had no depth)."""
         if self.topic is None:
             return None
-        out: dict[str, Any] = {"depth_topic": self.topic, "frames_with_depth": self.frames,
-                               "depth_grid_ms": _summary(self.ms)}
+        out: dict[str, Any] = {
+            "depth_topic": self.topic,
+            "frames_with_depth": self.frames,
+            "depth_grid_ms": _summary(self.ms),
+        }
         for name, scores in self.grid_scores.items():
             if scores:
                 out[f"{name}_grid"] = {k: _nanmean(v) for k, v in scores.items()}
@@ -155,26 +173,39 @@ def rgbd_markdown(section: dict[str, Any] | None) -> str:
     """The report's RGB-D section (Markdown) of ``RgbdEvaluator.to_dict``; empty when no depth."""
     if not section:
         return ""
-    lines = ["## RGB-D", "",
-             f"Depth topic `{section['depth_topic']}`: {section['frames_with_depth']} frames with depth."]
+    lines = [
+        "## RGB-D",
+        "",
+        f"Depth topic `{section['depth_topic']}`: {section['frames_with_depth']} frames with depth.",
+    ]
     ms = section.get("depth_grid_ms")
     if ms:
         lines.append(f"Depth grid: median {ms['median']:.1f} ms per frame.")
     rows = [(n, section[f"{n}_grid"]) for n in ("depth", "flat") if f"{n}_grid" in section]
     if rows:
-        lines += ["", "Grid against the exact occupancy (means over frames):", "",
-                  "| grid | obstacle range error (median) | p95 | occupied precision (1 cell) | false free | "
-                  "missed / phantom beams |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "Grid against the exact occupancy (means over frames):",
+            "",
+            "| grid | obstacle range error (median) | p95 | occupied precision (1 cell) | false free | "
+            "missed / phantom beams |",
+            "|---|---|---|---|---|---|",
+        ]
         for name, g in rows:
-            lines.append(f"| {name} | {_cm(g['obstacle_range_error_m'])} | {_cm(g['obstacle_range_error_p95_m'])} | "
-                         f"{_pct(g['occupied_precision'])} | {_pct(g['false_free'])} | "
-                         f"{g['missed_beams']:.1f} / {g['phantom_beams']:.1f} |")
+            lines.append(
+                f"| {name} | {_cm(g['obstacle_range_error_m'])} | {_cm(g['obstacle_range_error_p95_m'])} | "
+                f"{_pct(g['occupied_precision'])} | {_pct(g['false_free'])} | "
+                f"{g['missed_beams']:.1f} / {g['phantom_beams']:.1f} |"
+            )
     pos = section.get("positions")
     if pos:
-        lines += ["", f"Positions of {pos['objects']} true objects ({pos['found']} found from the predicted masks): "
-                      f"median error {_cm(pos['median_error_m'])}, p95 {_cm(pos['p95_error_m'])}, max "
-                      f"{_cm(pos['max_error_m'])}; median {_num(pos['median_error_pct_of_range'])} % of range, max "
-                      f"{_num(pos['max_error_pct_of_range'])} %."]
+        lines += [
+            "",
+            f"Positions of {pos['objects']} true objects ({pos['found']} found from the predicted masks): "
+            f"median error {_cm(pos['median_error_m'])}, p95 {_cm(pos['p95_error_m'])}, max "
+            f"{_cm(pos['max_error_m'])}; median {_num(pos['median_error_pct_of_range'])} % of range, max "
+            f"{_num(pos['max_error_pct_of_range'])} %.",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -44,8 +44,9 @@ def plot_rgbd_frame(
     rgb = np.asarray(colors, dtype=np.float64)[np.minimum(lab, len(colors) - 1)] / 255.0
     drivable = class_lut(mapper.drivable_classes, "drivable_classes")
     obstacle = class_lut(mapper.obstacle_classes, "obstacle_classes")
-    depth_grid = frame_depth_occupancy(depth_m, labels, intrinsics, mapper.ground_pose, g, drivable, obstacle,
-                                       stride=stride).grid
+    depth_grid = frame_depth_occupancy(
+        depth_m, labels, intrinsics, mapper.ground_pose, g, drivable, obstacle, stride=stride
+    ).grid
     mapper.set_intrinsics(intrinsics)
     flat = mapper.process(labels).grid
     grids = [("depth-aware grid", depth_grid), ("flat-ground grid", flat)]
@@ -59,8 +60,14 @@ def plot_rgbd_frame(
     ax.view_init(elev=25, azim=-150)
     ax2 = fig.add_subplot(1, n, 2)
     ax2.scatter(-xyz[:, 1], xyz[:, 0], c=rgb, s=1)  # forward up, left on the left
-    ax2.set(xlabel="-y (m)", ylabel="x (m)", title="labelled points (from above)", aspect="equal",
-            xlim=(-g.y_max, -g.y_min), ylim=(g.x_min, g.x_max))
+    ax2.set(
+        xlabel="-y (m)",
+        ylabel="x (m)",
+        title="labelled points (from above)",
+        aspect="equal",
+        xlim=(-g.y_max, -g.y_min),
+        ylim=(g.x_min, g.x_max),
+    )
     extent = (-g.y_max, -g.y_min, g.x_min, g.x_max)
     for i, (title, grid) in enumerate(grids):
         axg = fig.add_subplot(1, n, 3 + i)
@@ -72,8 +79,13 @@ def plot_rgbd_frame(
 
 
 def write_rgbd_pictures(
-    bag: Path, labels_by_stamp: Mapping[int, np.ndarray], mapper: OccupancyMapper, intrinsics: CameraIntrinsics,
-    colors: np.ndarray, out: Path, k: int = 4,
+    bag: Path,
+    labels_by_stamp: Mapping[int, np.ndarray],
+    mapper: OccupancyMapper,
+    intrinsics: CameraIntrinsics,
+    colors: np.ndarray,
+    out: Path,
+    k: int = 4,
 ) -> list[Path]:
     """``out/NNNNN.png`` for ``k`` evenly spaced frames of ``labels_by_stamp`` that have depth in ``bag``."""
     paths: list[Path] = []
@@ -90,7 +102,10 @@ def write_rgbd_pictures(
             labels = labels_by_stamp[ns]
             if d is None or d.shape != labels.shape:
                 continue
-            intr = intrinsics if (intrinsics.height, intrinsics.width) == d.shape else intrinsics.scaled(
-                d.shape[1], d.shape[0])
+            intr = (
+                intrinsics
+                if (intrinsics.height, intrinsics.width) == d.shape
+                else intrinsics.scaled(d.shape[1], d.shape[0])
+            )
             paths.append(plot_rgbd_frame(labels, d, intr, mapper, colors, out / f"{i:05d}.png", grid_at(truth, ns)))
     return paths

@@ -72,11 +72,12 @@ def cells_of(grid: GridSpec, x: np.ndarray, y: np.ndarray, outside: int = -1) ->
     with np.errstate(invalid="ignore"):
         inside = (fc >= 0) & (fc < grid.width) & (fr >= 0) & (fr < grid.height)
     # Truncation equals floor here: only non-negative values are kept.
-    idx = fr.astype(np.intp, copy=False) * grid.width + fc.astype(np.intp, copy=False) if inside.all() else (
-        np.where(inside, fr, 0).astype(np.intp) * grid.width + np.where(inside, fc, 0).astype(np.intp)
+    idx = (
+        fr.astype(np.intp, copy=False) * grid.width + fc.astype(np.intp, copy=False)
+        if inside.all()
+        else (np.where(inside, fr, 0).astype(np.intp) * grid.width + np.where(inside, fc, 0).astype(np.intp))
     )
     return np.where(inside, idx, outside)
-
 
 
 def sample_segments(p0: np.ndarray, p1: np.ndarray, step: float, max_samples: int = 256) -> np.ndarray:
@@ -94,7 +95,6 @@ def sample_segments(p0: np.ndarray, p1: np.ndarray, step: float, max_samples: in
     k = np.arange(int(ends[-1])) - (ends - n)[seg_id]
     t = k / np.maximum(n - 1, 1)[seg_id]
     return p0[seg_id] + t[:, None] * seg[seg_id]
-
 
 
 __all__ = ["cells_of", "ground_hits", "rays_grid", "rotate", "sample_segments"]

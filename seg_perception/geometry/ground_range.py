@@ -16,6 +16,7 @@ from seg_perception.geometry.ground import ground_hits
 
 __all__ = ["ground_ranges", "GroundRangeCache"]
 
+
 def ground_ranges(intrinsics: CameraIntrinsics, pose: CameraPose, max_range: float = np.inf) -> np.ndarray:
     """Horizontal distance (metres, grid frame) from the camera to where each pixel's ray meets z = 0.
 
@@ -49,14 +50,22 @@ class GroundRangeCache:
         self._key: tuple | None = None
         self._value: np.ndarray | None = None
 
-    def get(self, intrinsics: CameraIntrinsics, pose: CameraPose, shape: tuple[int, int],
-            max_range: float = np.inf) -> np.ndarray:
+    def get(
+        self, intrinsics: CameraIntrinsics, pose: CameraPose, shape: tuple[int, int], max_range: float = np.inf
+    ) -> np.ndarray:
         """Ranges for an ``shape`` = (H, W) image (intrinsics rescaled to it when they differ)."""
         h, w = int(shape[0]), int(shape[1])
         if (intrinsics.width, intrinsics.height) != (w, h):
             intrinsics = intrinsics.scaled(w, h)
-        key = (h, w, intrinsics.k.tobytes(), np.asarray(intrinsics.d).tobytes(), tuple(pose.xyz),
-               tuple(pose.rpy), float(max_range))
+        key = (
+            h,
+            w,
+            intrinsics.k.tobytes(),
+            np.asarray(intrinsics.d).tobytes(),
+            tuple(pose.xyz),
+            tuple(pose.rpy),
+            float(max_range),
+        )
         if key != self._key or self._value is None:
             self._value = ground_ranges(intrinsics, pose, max_range)
             self._key = key

@@ -47,7 +47,6 @@ class OccupancyResult:
     contacts: np.ndarray
 
 
-
 class GroundProjector:
     """Precomputed pixel <-> cell lookup for one (intrinsics, pose, grid, label size); per-frame projection.
 
@@ -247,9 +246,7 @@ class GroundProjector:
         slope = np.where(np.isfinite(slope), slope, 0.0).astype(np.float32)
         # Enough rows for the vertical to drift half a pixel sideways; one row if it cannot within the cap.
         drift = np.abs(slope)
-        k_pix = np.where(
-            drift * _VERTICAL_ROWS >= 0.5, np.ceil(0.5 / np.maximum(drift, 1e-6)) + 1, 1
-        ).astype(np.int32)
+        k_pix = np.where(drift * _VERTICAL_ROWS >= 0.5, np.ceil(0.5 / np.maximum(drift, 1e-6)) + 1, 1).astype(np.int32)
         return slope, k_pix
 
     def _vertical_block(self, lo: int, hi: int, slope: np.ndarray, k_pix: np.ndarray) -> None:

@@ -162,7 +162,9 @@ def _sheet(pictures: list[np.ndarray], height: int = 240, per_row: int = 4) -> n
 
 
 def tabletop_answers(
-    engine: Any, shots: tuple[tuple[str, str], ...] = TABLETOP_QUERIES, background: np.ndarray | None = None,
+    engine: Any,
+    shots: tuple[tuple[str, str], ...] = TABLETOP_QUERIES,
+    background: np.ndarray | None = None,
     segment: Any = None,
 ) -> Iterator[tuple[str, str, np.ndarray | None, Any]]:
     """(photo, phrase, rgb, answer) per shot; rgb and answer are None with an ImageError message instead.
@@ -209,9 +211,18 @@ def run_tabletop(
         path = out / f"{i:02d}_{photo}_{'_'.join(phrase.split())}.png"
         cv2.imwrite(str(path), pic[..., ::-1])
         pictures.append(pic)
-        results.append({"photo": photo, "query": phrase, "found": bool(ans.found), "matched_class": ans.matched_class,
-                        "score": round(float(ans.score), 3), "roi": list(ans.roi), "message": ans.message,
-                        "picture": str(path)})
+        results.append(
+            {
+                "photo": photo,
+                "query": phrase,
+                "found": bool(ans.found),
+                "matched_class": ans.matched_class,
+                "score": round(float(ans.score), 3),
+                "roi": list(ans.roi),
+                "message": ans.message,
+                "picture": str(path),
+            }
+        )
     if pictures:
         cv2.imwrite(str(out / "sheet.png"), _sheet(pictures)[..., ::-1])
     (out / "tabletop.json").write_text(json.dumps(results, indent=2))

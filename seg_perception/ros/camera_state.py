@@ -45,9 +45,12 @@ class CameraState:
         intrinsics = intrinsics_for_image(info, rectified)
         if (intrinsics.height, intrinsics.width) != tuple(shape):
             self._stats.on_publish("camera_info_size_mismatch")
-            self._warn("camera_size", f"image {shape[1]}x{shape[0]} differs from camera_info "
-                                      f"{intrinsics.width}x{intrinsics.height} (after roi/binning): "
-                                      "intrinsics rescaled; check the camera_info remap")
+            self._warn(
+                "camera_size",
+                f"image {shape[1]}x{shape[0]} differs from camera_info "
+                f"{intrinsics.width}x{intrinsics.height} (after roi/binning): "
+                "intrinsics rescaled; check the camera_info remap",
+            )
             intrinsics = intrinsics.scaled(shape[1], shape[0])
         self._cache = (info, tuple(shape), rectified, intrinsics)
         return intrinsics

@@ -79,8 +79,9 @@ def run_demo(
     config_path = config if config.exists() else None
     bag = out / "demo_bag"
     shutil.rmtree(bag, ignore_errors=True)
-    made = make_bag(stream, bag, rate_hz=rate_hz, camera_config=config_path,
-                    camera=rig.intrinsics if rig is not None else None)
+    made = make_bag(
+        stream, bag, rate_hz=rate_hz, camera_config=config_path, camera=rig.intrinsics if rig is not None else None
+    )
     if rig is not None and camera_config is None:
         config_path = write_params(bag, rig.node_params())  # the synthetic rig's pose, grid and camera
     print(f"bag: {made.path} ({made.frames} frames at {rate_hz:g} Hz; camera_info from {made.camera_source})")

@@ -65,8 +65,11 @@ class DepthInput:
         msg = self._buffer.match(stamp_ns(header), wait_s=slop_s)
         if msg is None:
             self._stats.on_publish("depth_unmatched")
-            self._warn("depth_sync", f"no depth frame within depth.slop = {slop_s * 1e3:.0f} ms of the colour frame "
-                                     f"at {header.stamp.sec}.{header.stamp.nanosec:09d}; this frame has no depth")
+            self._warn(
+                "depth_sync",
+                f"no depth frame within depth.slop = {slop_s * 1e3:.0f} ms of the colour frame "
+                f"at {header.stamp.sec}.{header.stamp.nanosec:09d}; this frame has no depth",
+            )
             return None
         try:
             depth = depth_to_metres(*depth_msg_to_numpy(msg))
@@ -79,8 +82,11 @@ class DepthInput:
             self._warn("depth_info", "depth frames arrive but no camera_info yet: depth needs the colour intrinsics")
             return None
         if depth.metres.shape != tuple(shape):
-            self._warn("depth_size", f"depth {depth.metres.shape[1]}x{depth.metres.shape[0]} scaled to the colour "
-                                     f"image {shape[1]}x{shape[0]} (nearest neighbour)")
+            self._warn(
+                "depth_size",
+                f"depth {depth.metres.shape[1]}x{depth.metres.shape[0]} scaled to the colour "
+                f"image {shape[1]}x{shape[0]} (nearest neighbour)",
+            )
             depth = match_size(depth, shape)
         if depth.invalid == depth.metres.size:
             self._stats.on_publish("depth_empty")
@@ -88,14 +94,23 @@ class DepthInput:
         self._stats.on_publish("depth_matched")
         return depth
 
-    def publish_points(self, depth: DepthImage, labels: Any, rgb: Any, intrinsics: CameraIntrinsics, header: Any,
-                       stride: int, with_rgb: bool) -> None:
+    def publish_points(
+        self,
+        depth: DepthImage,
+        labels: Any,
+        rgb: Any,
+        intrinsics: CameraIntrinsics,
+        header: Any,
+        stride: int,
+        with_rgb: bool,
+    ) -> None:
         """``~/labeled_points`` of one frame, only while someone subscribes (optical frame, the image's header)."""
         if self.points_pub.get_subscription_count() == 0:
             return
         pts = labeled_points(depth.metres, labels, intrinsics, stride, rgb if with_rgb else None, self.rays)
-        self.points_pub.publish(points_to_cloud_msg(pts.xyz, pts.label, header, pts.rgb,
-                                                    msg_cls=PointCloud2, field_cls=PointField))
+        self.points_pub.publish(
+            points_to_cloud_msg(pts.xyz, pts.label, header, pts.rgb, msg_cls=PointCloud2, field_cls=PointField)
+        )
         self._stats.on_publish("labeled_points")
 
     def position(self, mask: Any, depth: Any, intrinsics: CameraIntrinsics) -> ObjectPosition | None:

@@ -73,8 +73,9 @@ def _status(name: str, level: bytes, message: str, values: dict[str, str], hardw
     return st
 
 
-def _detail_statuses(snap: dict, node_name: str, extra: dict[str, str], age: float,
-                     stale_after: float) -> list[DiagnosticStatus]:
+def _detail_statuses(
+    snap: dict, node_name: str, extra: dict[str, str], age: float, stale_after: float
+) -> list[DiagnosticStatus]:
     """diagnostic_updater-style statuses beside the summary: frequency, timestamp, occupancy, queries.
 
     * frequency: output rate against the input rate (the camera's rate is the expected window):
@@ -87,31 +88,45 @@ def _detail_statuses(snap: dict, node_name: str, extra: dict[str, str], age: flo
     hw = extra.get("backend", "")
     rate_in, rate_out = float(snap["input_rate_hz"]), float(snap["output_rate_hz"])
     if rate_in <= 0:
-        freq = (DiagnosticStatus.OK, "no input") if int(snap["frames_received"]) == 0 else (
-            DiagnosticStatus.WARN, "input stopped")
+        freq = (
+            (DiagnosticStatus.OK, "no input")
+            if int(snap["frames_received"]) == 0
+            else (DiagnosticStatus.WARN, "input stopped")
+        )
     elif rate_out <= 0:
         freq = (DiagnosticStatus.ERROR, f"0 Hz out while {rate_in:.1f} Hz arrive")
     elif rate_out < 0.5 * rate_in:
         freq = (DiagnosticStatus.WARN, f"{rate_out:.1f} Hz out of {rate_in:.1f} Hz in (below half)")
     else:
         freq = (DiagnosticStatus.OK, f"{rate_out:.1f} Hz out of {rate_in:.1f} Hz in")
-    freq_values = {"expected_hz": f"{rate_in:.3f}", "output_hz": f"{rate_out:.3f}",
-                   "frames_dropped": str(snap["frames_dropped"])}
+    freq_values = {
+        "expected_hz": f"{rate_in:.3f}",
+        "output_hz": f"{rate_out:.3f}",
+        "frames_dropped": str(snap["frames_dropped"]),
+    }
     if age == float("inf"):
         ts = (DiagnosticStatus.OK if int(snap["frames_received"]) == 0 else DiagnosticStatus.ERROR, "no frame yet")
     elif age > stale_after:
         ts = (DiagnosticStatus.ERROR, f"stale: newest frame processed {age:.1f} s ago")
     else:
         ts = (DiagnosticStatus.OK, f"newest frame {age:.2f} s ago")
-    ts_values = {"seconds_since_last_frame": "never" if age == float("inf") else f"{age:.3f}",
-                 "latency_median_ms": f"{float(snap['latency_median_ms']):.3f}",
-                 "latency_p95_ms": f"{float(snap['latency_p95_ms']):.3f}"}
+    ts_values = {
+        "seconds_since_last_frame": "never" if age == float("inf") else f"{age:.3f}",
+        "latency_median_ms": f"{float(snap['latency_median_ms']):.3f}",
+        "latency_p95_ms": f"{float(snap['latency_p95_ms']):.3f}",
+    }
     grids, grid_errors = int(snap.get("published_occupancy_grid", 0)), int(snap.get("published_grid_errors", 0))
-    occ = (DiagnosticStatus.WARN, f"{grid_errors} frame(s) without a grid (see the node's warnings)") if (
-        grid_errors and not grids) else (DiagnosticStatus.OK, f"{grids} grids published")
-    occ_values = {"grids": str(grids), "grid_errors": str(grid_errors),
-                  "scans": str(snap.get("published_obstacle_scan", 0)),
-                  "labeled_points": str(snap.get("published_labeled_points", 0))}
+    occ = (
+        (DiagnosticStatus.WARN, f"{grid_errors} frame(s) without a grid (see the node's warnings)")
+        if (grid_errors and not grids)
+        else (DiagnosticStatus.OK, f"{grids} grids published")
+    )
+    occ_values = {
+        "grids": str(grids),
+        "grid_errors": str(grid_errors),
+        "scans": str(snap.get("published_obstacle_scan", 0)),
+        "labeled_points": str(snap.get("published_labeled_points", 0)),
+    }
     answers = int(snap.get("published_query_answers", 0))
     q_values = {"answers": str(answers), "embeddings": extra.get("query_embeddings", "")}
     return [

@@ -139,10 +139,14 @@ class SegmentationNode(Node):
         # qos.* give the default profile; rclpy's standard overrides (qos_overrides./<topic>.subscription.*)
         # win over them. An incompatible publisher (a best-effort camera for a reliable subscription)
         # is warned about and counted instead of meaning silence.
-        image_type, image_topic = (CompressedImage, "image/compressed") if cfg.image_transport == "compressed" else (
-            Image, "image")
+        image_type, image_topic = (
+            (CompressedImage, "image/compressed") if cfg.image_transport == "compressed" else (Image, "image")
+        )
         self._image_sub = self.create_subscription(
-            image_type, image_topic, self._on_image, image_qos,
+            image_type,
+            image_topic,
+            self._on_image,
+            image_qos,
             qos_overriding_options=QoSOverridingOptions.with_default_policies(),
             event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos),
         )
@@ -156,11 +160,12 @@ class SegmentationNode(Node):
         label_info = publish_label_info(self, self.spec.class_names)
         if cfg.depth_enabled:
             self.depth_input = DepthInput(self, self.stats, self.warn_throttled, cfg.depth_slop)
-        diag_timer = self.create_timer(cfg.diagnostics_period, self._publish_diagnostics,
-                                       MutuallyExclusiveCallbackGroup())
+        diag_timer = self.create_timer(
+            cfg.diagnostics_period, self._publish_diagnostics, MutuallyExclusiveCallbackGroup()
+        )
         self._queries = QueryService(self, self.query_engine)
-        self._active = [self._image_sub, info_sub, self.labels_pub, self.confidence_pub, self.overlay_pub,
-                        self.grid_pub, self.scan_pub, self.diag_pub, label_info, diag_timer]
+        pubs = (self.labels_pub, self.confidence_pub, self.overlay_pub, self.grid_pub, self.scan_pub, self.diag_pub)
+        self._active = [self._image_sub, info_sub, *pubs, label_info, diag_timer]
         self._stop.clear()
         self._worker = threading.Thread(target=self._run_worker, name="seg_perception_worker", daemon=True)
         self._worker.start()
@@ -171,8 +176,11 @@ class SegmentationNode(Node):
         for entity in (*self._active, *(self.depth_input.entities() if self.depth_input else ())):
             if entity is None:
                 continue
-            destroy = {"Subscription": self.destroy_subscription, "Publisher": self.destroy_publisher,
-                       "Timer": self.destroy_timer}.get(type(entity).__name__)
+            destroy = {
+                "Subscription": self.destroy_subscription,
+                "Publisher": self.destroy_publisher,
+                "Timer": self.destroy_timer,
+            }.get(type(entity).__name__)
             if destroy is not None:
                 destroy(entity)
         self._queries.destroy()
@@ -205,9 +213,12 @@ class SegmentationNode(Node):
 
     def _on_incompatible_qos(self, event: Any) -> None:
         self.stats.on_publish("incompatible_qos")
-        self.warn_throttled("qos", f"a publisher on {self._image_sub.topic_name} has incompatible QoS (policy "
-                                   f"{getattr(event, 'last_policy_kind', '?')}); no frames flow from it. The node "
-                                   f"subscribes {self.config.qos_reliability}: set qos.reliability to match the camera")
+        self.warn_throttled(
+            "qos",
+            f"a publisher on {self._image_sub.topic_name} has incompatible QoS (policy "
+            f"{getattr(event, 'last_policy_kind', '?')}); no frames flow from it. The node "
+            f"subscribes {self.config.qos_reliability}: set qos.reliability to match the camera",
+        )
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self.camera.info = msg
@@ -281,8 +292,9 @@ class SegmentationNode(Node):
             self.stats.on_publish("overlay")
         intrinsics = self.intrinsics(seg.labels.shape[:2]) if depth is not None else None
         if depth is not None and intrinsics is not None and self.depth_input is not None:
-            self.depth_input.publish_points(depth, seg.labels, rgb, intrinsics, header, cfg.depth_points_decimation,
-                                       cfg.depth_points_rgb)
+            self.depth_input.publish_points(
+                depth, seg.labels, rgb, intrinsics, header, cfg.depth_points_decimation, cfg.depth_points_rgb
+            )
         grid_ms = self._publish_grid(seg.labels, header, depth.metres if depth is not None else None)
         frame = Frame(
             rgb=rgb,
@@ -355,7 +367,14 @@ class SegmentationNode(Node):
             raise GeometryError("no usable camera_info for the depth grid")
         m = self.mapper
         res = frame_depth_occupancy(
-            depth, labels, intrinsics, m.ground_pose, m.grid, m.drivable_lut, m.obstacle_lut, self.config.depth_rules,
+            depth,
+            labels,
+            intrinsics,
+            m.ground_pose,
+            m.grid,
+            m.drivable_lut,
+            m.obstacle_lut,
+            self.config.depth_rules,
             stride=4,
         )
         scanner = m.scanner_for(scan_shape)
@@ -369,8 +388,9 @@ class SegmentationNode(Node):
         self.get_logger().info(f"now serving with {backend.description} (built in the background)")
 
     def _build_failed(self, err: Exception) -> None:
-        self.get_logger().error(f"background engine build failed; staying on {self.segmenter.backend.description}: "
-                                f"{err}")
+        self.get_logger().error(
+            f"background engine build failed; staying on {self.segmenter.backend.description}: {err}"
+        )
 
     # ------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:

@@ -71,8 +71,10 @@ class RgbdRig:
             "camera_pose.xyz": [float(v) for v in self.pose.xyz],
             "camera_pose.rpy": [float(v) for v in self.pose.rpy],
             "grid.frame_id": g.frame_id,
-            **{f"grid.{n}": float(getattr(g, n)) for n in ("resolution", "x_min", "x_max", "y_min", "y_max",
-                                                             "max_range", "ground_z")},
+            **{
+                f"grid.{n}": float(getattr(g, n))
+                for n in ("resolution", "x_min", "x_max", "y_min", "y_max", "max_range", "ground_z")
+            },
             "camera_info.width": int(k.width),
             "camera_info.height": int(k.height),
             "camera_info.k": [float(v) for v in np.asarray(k.k).ravel()],
@@ -143,5 +145,4 @@ def rgbd_sequence(
         pose = CameraPose((base[0], base[1], z), rig.pose.rpy)
         sc = render(world, rig.intrinsics, pose, seed=seed * 100_000 + k)
         truth = occupancy_truth(world, rig.grid, base, obstacle, drivable, window)
-        yield RgbdFrame(sc.rgb, sc.labels, optical_depth(sc), truth, object_truth(sc, OBJECT_LABELS), pose,
-                        rig.grid)
+        yield RgbdFrame(sc.rgb, sc.labels, optical_depth(sc), truth, object_truth(sc, OBJECT_LABELS), pose, rig.grid)

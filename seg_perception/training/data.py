@@ -184,9 +184,7 @@ def synthetic_dataset(cfg: dict, seeds: Sequence[int], cache_dir: str | Path | N
     return load_synthetic(seeds, cache_dir, int(cfg.get("height", 360)), int(cfg.get("width", 480)))
 
 
-def enet_class_weights(
-    labels: Sequence[np.ndarray], num_classes: int = NUM_CLASSES, c: float = 1.10
-) -> np.ndarray:
+def enet_class_weights(labels: Sequence[np.ndarray], num_classes: int = NUM_CLASSES, c: float = 1.10) -> np.ndarray:
     """ENet-style class weights w_k = 1 / ln(c + p_k), p_k = pixel share of class k (void excluded).
 
     Returns float32 array of shape (num_classes,).
@@ -224,9 +222,7 @@ class Augmenter:
         self.brightness, self.contrast, self.saturation, self.hue = brightness, contrast, saturation, hue
         self.ignore_index = ignore_index
 
-    def __call__(
-        self, img: np.ndarray, lab: np.ndarray, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, img: np.ndarray, lab: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         cv2 = _cv2()
         h, w = lab.shape
         s = rng.uniform(self.smin, self.smax)
@@ -245,15 +241,19 @@ class Augmenter:
         m = np.array([[s, 0.0, sx0 * s - x0], [0.0, s, sy0 * s - y0]], dtype=np.float64)
         out_img = cv2.warpAffine(src_img, m, (ow, oh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         out_lab = cv2.warpAffine(
-            src_lab, m, (ow, oh), flags=cv2.INTER_NEAREST,
-            borderMode=cv2.BORDER_CONSTANT, borderValue=self.ignore_index,
+            src_lab,
+            m,
+            (ow, oh),
+            flags=cv2.INTER_NEAREST,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=self.ignore_index,
         )
         if oh < ch or ow < cw:  # scaled image smaller than the crop: pad (void), random placement
             py, px = int(rng.integers(0, ch - oh + 1)), int(rng.integers(0, cw - ow + 1))
             pad_img = np.zeros((ch, cw, 3), np.uint8)
             pad_lab = np.full((ch, cw), self.ignore_index, np.uint8)
-            pad_img[py:py + oh, px:px + ow] = out_img
-            pad_lab[py:py + oh, px:px + ow] = out_lab
+            pad_img[py : py + oh, px : px + ow] = out_img
+            pad_lab[py : py + oh, px : px + ow] = out_lab
             out_img, out_lab = pad_img, pad_lab
         if self.hflip and rng.random() < 0.5:
             out_img, out_lab = out_img[:, ::-1], out_lab[:, ::-1]
@@ -282,8 +282,10 @@ class Augmenter:
 
 
 def to_tensor_batch(
-    images: Sequence[np.ndarray], labels: Sequence[np.ndarray] | None,
-    mean: Sequence[float], std: Sequence[float],
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray] | None,
+    mean: Sequence[float],
+    std: Sequence[float],
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Stack uint8 H x W x 3 RGB images -> float32 N x 3 x H x W normalised ((x/255 - mean)/std);
     labels uint8 H x W -> int64 N x H x W (or None)."""

@@ -51,8 +51,12 @@ OBSTACLE_CLASSES = ["building", "pole", "tree", "sign_symbol", "fence", "car", "
 
 
 def camvid_model_card(
-    name: str, mean: Sequence[float], std: Sequence[float], size_divisor: int = 8,
-    input_size: Sequence[int] = (360, 480), extra: dict | None = None,
+    name: str,
+    mean: Sequence[float],
+    std: Sequence[float],
+    size_divisor: int = 8,
+    input_size: Sequence[int] = (360, 480),
+    extra: dict | None = None,
 ) -> dict:
     """YAML model card for an 11-class CamVid model (keys read by the ROS node)."""
     card = {
@@ -89,8 +93,12 @@ def _onnx_session(path: str | Path, threads: int = 2):
 
 @torch.no_grad()
 def verify_onnx(
-    onnx_path: str | Path, model: nn.Module, images: Sequence[np.ndarray],
-    mean: Sequence[float], std: Sequence[float], verbose: bool = True,
+    onnx_path: str | Path,
+    model: nn.Module,
+    images: Sequence[np.ndarray],
+    mean: Sequence[float],
+    std: Sequence[float],
+    verbose: bool = True,
 ) -> dict:
     """Compare ONNX Runtime with torch on uint8 H x W x 3 RGB images (one at a time).
 
@@ -113,8 +121,11 @@ def verify_onnx(
         total += int(np.prod(ref.shape[:1] + ref.shape[2:]))
     res = {"max_abs_diff": max_diff, "label_agreement": agree / max(total, 1), "n_images": len(images)}
     if verbose:
-        print(f"[verify] {onnx_path}: max |logit diff| {res['max_abs_diff']:.3e}, "
-              f"label agreement {100 * res['label_agreement']:.4f}% over {len(images)} images", flush=True)
+        print(
+            f"[verify] {onnx_path}: max |logit diff| {res['max_abs_diff']:.3e}, "
+            f"label agreement {100 * res['label_agreement']:.4f}% over {len(images)} images",
+            flush=True,
+        )
     return res
 
 
@@ -163,17 +174,26 @@ def export_checkpoint(
     # TorchScript-based exporter: native opset 17, dynamic N/H/W; the dynamo exporter
     # emits opset 18 and its down-conversion of ReduceMean fails for this graph.
     torch.onnx.export(
-        model, (dummy,), str(out_onnx), dynamo=False, opset_version=opset,
-        input_names=["input"], output_names=["logits"], do_constant_folding=True,
-        dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
-                      "logits": {0: "batch", 2: "height", 3: "width"}},
+        model,
+        (dummy,),
+        str(out_onnx),
+        dynamo=False,
+        opset_version=opset,
+        input_names=["input"],
+        output_names=["logits"],
+        do_constant_folding=True,
+        dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"}, "logits": {0: "batch", 2: "height", 3: "width"}},
     )
     if verify_images is None:
         rng = np.random.default_rng(0)
         verify_images = [rng.integers(0, 256, (int(input_size[0]), int(input_size[1]), 3), dtype=np.uint8)]
     res = verify_onnx(out_onnx, model, verify_images, info["mean"], info["std"])
     card = camvid_model_card(
-        name or config.get("name", "camvid_ctxseg"), info["mean"], info["std"], size_divisor, input_size,
+        name or config.get("name", "camvid_ctxseg"),
+        info["mean"],
+        info["std"],
+        size_divisor,
+        input_size,
         extra={
             "architecture": str(info["model_config"].get("name", "CtxSegNet")),
             "params": count_parameters(model),
@@ -242,12 +262,21 @@ def export_segformer(
     dummy = torch.zeros(1, 3, (h // divisor) * divisor or divisor, (w // divisor) * divisor or divisor)
     out_onnx, out_yaml = Path(out_onnx), Path(out_yaml)
     out_onnx.parent.mkdir(parents=True, exist_ok=True)
-    dims = {0: torch.export.Dim("batch", min=1, max=64),
-            2: divisor * torch.export.Dim("h32", min=1, max=128),
-            3: divisor * torch.export.Dim("w32", min=1, max=128)}
+    dims = {
+        0: torch.export.Dim("batch", min=1, max=64),
+        2: divisor * torch.export.Dim("h32", min=1, max=128),
+        3: divisor * torch.export.Dim("w32", min=1, max=128),
+    }
     prog = torch.onnx.export(
-        wrapper, (dummy,), None, dynamo=True, opset_version=opset, input_names=["input"],
-        output_names=["logits"], dynamic_shapes={"x": dims}, external_data=False,
+        wrapper,
+        (dummy,),
+        None,
+        dynamo=True,
+        opset_version=opset,
+        input_names=["input"],
+        output_names=["logits"],
+        dynamic_shapes={"x": dims},
+        external_data=False,
     )
     if prog is None:
         raise ModelError("torch.onnx.export returned no program")
@@ -262,9 +291,12 @@ def export_segformer(
     else:
         rng = np.random.default_rng(1)
         card = camvid_model_card(name or ckdir.name, mean, std, divisor, (h, w))
-        card.update(class_names=names, colors=[[int(c) for c in rng.integers(0, 256, 3)] for _ in range(k)],
-                    drivable_classes=[n for n in names if n in ("road",)],
-                    obstacle_classes=[n for n in names if n in OBSTACLE_CLASSES])
+        card.update(
+            class_names=names,
+            colors=[[int(c) for c in rng.integers(0, 256, 3)] for _ in range(k)],
+            drivable_classes=[n for n in names if n in ("road",)],
+            obstacle_classes=[n for n in names if n in OBSTACLE_CLASSES],
+        )
     card.update(architecture="SegFormer", opset=opset)
     _write_yaml(out_yaml, card)
     return {**res, "card": card, "onnx": str(out_onnx), "yaml": str(out_yaml)}

@@ -31,15 +31,20 @@ def miou_from_confusion(conf: torch.Tensor | np.ndarray) -> tuple[float, list[fl
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, data: SegArrays, mean: Sequence[float], std: Sequence[float],
-    batch_size: int = 4, num_classes: int = NUM_CLASSES, device: torch.device | str = "cpu",
+    model: nn.Module,
+    data: SegArrays,
+    mean: Sequence[float],
+    std: Sequence[float],
+    batch_size: int = 4,
+    num_classes: int = NUM_CLASSES,
+    device: torch.device | str = "cpu",
 ) -> tuple[float, list[float]]:
     """Full-resolution evaluation (images as stored, e.g. 360 x 480) on ``device``: (mIoU, per-class IoU)."""
     was_training = model.training
     model.eval()
     conf = torch.zeros(num_classes, num_classes, dtype=torch.int64)
     for b0 in range(0, len(data), batch_size):
-        x, y = to_tensor_batch(data.images[b0:b0 + batch_size], data.labels[b0:b0 + batch_size], mean, std)
+        x, y = to_tensor_batch(data.images[b0 : b0 + batch_size], data.labels[b0 : b0 + batch_size], mean, std)
         pred = model(x.to(device)).argmax(1).cpu()
         conf += confusion_matrix(pred, y, num_classes)
     model.train(was_training)

@@ -55,8 +55,11 @@ def param_groups(model: nn.Module, weight_decay: float, lr: float, encoder_lr_mu
         key = (bool(prefixes) and name.startswith(prefixes), p.ndim > 1 and not name.endswith(".bias"))
         groups.setdefault(key, []).append(p)
     return [
-        {"params": params, "weight_decay": weight_decay if decays else 0.0,
-         "lr": lr * (encoder_lr_mult if in_encoder else 1.0)}
+        {
+            "params": params,
+            "weight_decay": weight_decay if decays else 0.0,
+            "lr": lr * (encoder_lr_mult if in_encoder else 1.0),
+        }
         for (in_encoder, decays), params in sorted(groups.items())
     ]
 
@@ -71,4 +74,5 @@ def lr_lambda(plan: dict, warmup_steps: int, power: float, min_ratio: float) -> 
         total_steps = plan["total_steps"]
         t = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
         return min_ratio + (1 - min_ratio) * (1 - t) ** power
+
     return f

@@ -127,9 +127,19 @@ def recover_checkpoint(
     data = config.get("data", {})
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()}, "model_config": mcfg,
-                "mean": data.get("mean"), "std": data.get("std"), "trained_on": None, "epoch": None,
-                "recovered_from": str(onnx_path), "bn_folded": True}, out)
+    torch.save(
+        {
+            "model": {k: v.cpu() for k, v in model.state_dict().items()},
+            "model_config": mcfg,
+            "mean": data.get("mean"),
+            "std": data.get("std"),
+            "trained_on": None,
+            "epoch": None,
+            "recovered_from": str(onnx_path),
+            "bn_folded": True,
+        },
+        out,
+    )
     return {"convs": len(convs), "folded_bn": folded, "max_abs_diff": diff, "out": str(out)}
 
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import random
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,9 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from seg_perception.errors import ConfigError, DatasetError, ModelError
+from seg_perception.errors import DatasetError
 from seg_perception.nets.build import build_model, count_parameters
-from seg_perception.nets.checkpoint import checkpoint_weights
 from seg_perception.training.config import load_config, resolve_path
 from seg_perception.training.data import (
     IGNORE_INDEX,
@@ -37,156 +34,31 @@ from seg_perception.training.data import (
     load_camvid_splits,
     load_synthetic,
 )
+from seg_perception.training.loop_support import (
+    epoch_order,
+    freeze_bn_layers,
+    load_init_weights,
+    parse_deadline,
+    plot_curves,
+    prefetch,
+    rng_state,
+    save_atomic,
+    seed_all,
+    set_rng_state,
+    train_device,
+)
 from seg_perception.training.metrics import evaluate
 from seg_perception.training.optim import ModelEMA, lr_lambda, param_groups
 
 __all__ = ["main", "train"]
 
 
-# --------------------------------------------------------------------------- helpers
-def _rng_state() -> dict:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-
-
-def _set_rng_state(s: dict) -> None:
-    random.setstate(s["python"])
-    np.random.set_state(s["numpy"])
-    torch.set_rng_state(s["torch"])
-
-
-def _seed_all(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def _epoch_order(n_real: int, synth_idx: Sequence[int], synth_share: float, seed: int, epoch: int) -> list[int]:
-    """Sample order of one epoch: every real sample once + round(share/(1-share) * n_real)
-    synthetic samples drawn without replacement, shuffled (deterministic in seed, epoch)."""
-    rng = np.random.default_rng([seed, epoch, 7919])
-    order = list(range(n_real))
-    if len(synth_idx) and synth_share > 0:
-        k = min(len(synth_idx), int(round(n_real * synth_share / (1 - synth_share))))
-        order += [int(i) for i in rng.choice(np.asarray(synth_idx), size=k, replace=False)]
-    rng.shuffle(order)
-    return order
-
-
-def _plot(log_path: Path, png_path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    rows = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if r.get("type") == "epoch"]
-    if not rows:
-        return
-    fig, ax1 = plt.subplots(figsize=(8, 4.5))
-    ax1.plot([r["epoch"] for r in rows], [r["loss"] for r in rows], "b-", label="train loss")
-    ax1.set_xlabel("epoch")
-    ax1.set_ylabel("loss", color="b")
-    ax2 = ax1.twinx()
-    ev = [r for r in rows if r.get("val_miou") is not None]
-    if ev:
-        ax2.plot([r["epoch"] for r in ev], [100 * r["val_miou"] for r in ev], "r.-", label="val mIoU (EMA)")
-    ax2.set_ylabel("val mIoU % (fit indicator)", color="r")
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=90)
-    plt.close(fig)
-
-
-def _prefetch(gen, depth: int):
-    """Run a batch generator in a background thread (augmentation overlaps the training step;
-    cv2/numpy/torch release the GIL). Order and content are unchanged. ``depth`` 0 disables it."""
-    if depth <= 0:
-        yield from gen
-        return
-    import queue
-    import threading
-
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-
-    def work() -> None:
-        try:
-            for item in gen:
-                q.put(item)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
-            q.put(exc)
-        q.put(done)
-
-    threading.Thread(target=work, daemon=True).start()
-    while True:
-        item = q.get()
-        if item is done:
-            return
-        if isinstance(item, BaseException):
-            raise item
-        yield item
-
-
-def _parse_deadline(value: object) -> float | None:
-    """ISO-8601 UTC time (e.g. ``2026-11-27T06:45:00Z``) -> epoch seconds; None if unset."""
-    if not value:
-        return None
-    from datetime import datetime, timezone
-
-    try:
-        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ConfigError(f"train.deadline_utc {value!r} is not an ISO-8601 time") from exc
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.timestamp()
-
-
-def _load_init_weights(model: nn.Module, path: Path, freeze_bn: bool) -> None:
-    """Load model weights (aux head included) for a warm start from ``final_ema.pt`` or ``last.pt``.
-
-    Raises:
-        ModelError: missing file or weights that do not fit the configured architecture.
-        ConfigError: BN-folded weights (``training.recover``) without ``train.freeze_bn``.
-    """
-    if not path.is_file():
-        raise ModelError(f"train.init_checkpoint: no such file {path}")
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-        model.load_state_dict(checkpoint_weights(ck, path))
-    except (RuntimeError, OSError) as err:
-        raise ModelError(f"train.init_checkpoint {path} does not fit the configured model: {err}") from err
-    if ck.get("bn_folded") and not freeze_bn:
-        raise ConfigError(f"{path} holds BN-folded weights (recovered from ONNX): set train.freeze_bn: true")
-
-
-def _freeze_bn(model: nn.Module) -> None:
-    """BatchNorm layers use their running statistics (eval mode); their affine weights still train."""
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.eval()
-
-
-def _save(path: Path, obj: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 # --------------------------------------------------------------------------- train
-def _train_device(name: object) -> torch.device:
-    """``train.device``: ``cpu`` (the default, the documented path), ``cuda`` or ``auto``."""
-    name = str(name).lower()
-    if name not in ("cpu", "cuda", "auto"):
-        raise ConfigError(f"train.device must be cpu, cuda or auto, not {name!r}")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device is cuda but torch sees no CUDA device (use cpu or auto)")
-    return torch.device("cuda" if name != "cpu" and torch.cuda.is_available() else "cpu")
-
-
 def train(
-    config_path: str | Path, resume: bool = False, max_steps: int | None = None, deadline_utc: str | None = None,
+    config_path: str | Path,
+    resume: bool = False,
+    max_steps: int | None = None,
+    deadline_utc: str | None = None,
     run_root: str | Path | None = None,
 ) -> dict:
     """Train as configured; returns the final metrics dict.
@@ -200,7 +72,7 @@ def train(
     if run_root is not None:
         cfg["run_dir"] = str(Path(run_root).resolve())
     dcfg, mcfg, tcfg = cfg["data"], cfg["model"], cfg["train"]
-    device = _train_device(tcfg.get("device", "cpu"))
+    device = train_device(tcfg.get("device", "cpu"))
     seed = int(cfg.get("seed", 0))
     torch.set_num_threads(int(tcfg.get("num_threads", 2)))
     try:
@@ -209,7 +81,7 @@ def train(
         cv2.setNumThreads(1)  # augmentation runs beside the training step; avoid oversubscription
     except ImportError:  # pragma: no cover
         pass
-    _seed_all(seed)
+    seed_all(seed)
     run_dir = resolve_path(cfg.get("run_dir", "runs"), cfg) / cfg["name"]
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path, ckpt_path = run_dir / "log.jsonl", run_dir / "last.pt"
@@ -245,8 +117,11 @@ def train(
     data = real if synth_train is None else real.extend(synth_train)
     synth_idx = list(range(len(real), len(data)))
     weights = enet_class_weights(real.labels, NUM_CLASSES, float(tcfg.get("class_weight_c", 1.10)))
-    print(f"[data] {len(real)} real ({'+'.join(splits)}), synthetic: {synth_status}; "
-          f"val={len(val) if val else 0}; loaded in {time.time() - t0:.1f}s", flush=True)
+    print(
+        f"[data] {len(real)} real ({'+'.join(splits)}), synthetic: {synth_status}; "
+        f"val={len(val) if val else 0}; loaded in {time.time() - t0:.1f}s",
+        flush=True,
+    )
     print(f"[data] class weights: {np.round(weights, 2).tolist()}", flush=True)
 
     # ---- model / optim
@@ -257,10 +132,10 @@ def train(
     if init_from is not None:
         # Warm start (stage 2 of a two-stage schedule): weights only; optimizer, schedule and EMA
         # counter start fresh so the new LR schedule runs in full.
-        _load_init_weights(model, init_from, bool(tcfg.get("freeze_bn", False)))
+        load_init_weights(model, init_from, bool(tcfg.get("freeze_bn", False)))
         print(f"[init] weights from {init_from}", flush=True)
     if tcfg.get("freeze_bn", False):
-        _freeze_bn(model)
+        freeze_bn_layers(model)
     model.to(device)
     ema = ModelEMA(model, float(tcfg.get("ema_decay", 0.999)))
     if init_from is not None:
@@ -268,20 +143,28 @@ def train(
     bs = int(tcfg["batch_size"])
     epochs = int(tcfg["epochs"])
     synth_share = float(scfg.get("share", 0.1)) if synth_train is not None else 0.0
-    steps_per_epoch = len(_epoch_order(len(real), synth_idx, synth_share, seed, 0)) // bs
+    steps_per_epoch = len(epoch_order(len(real), synth_idx, synth_share, seed, 0)) // bs
     plan = {"epochs": epochs, "total_steps": epochs * steps_per_epoch}
     opt = torch.optim.AdamW(
         param_groups(model, float(tcfg["weight_decay"]), float(tcfg["lr"]), float(tcfg.get("encoder_lr_mult", 1.0))),
-        lr=float(tcfg["lr"]), betas=(0.9, 0.999),
+        lr=float(tcfg["lr"]),
+        betas=(0.9, 0.999),
     )
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lr_lambda(plan, int(tcfg.get("warmup_steps", 200)), float(tcfg.get("poly_power", 0.9)),
-                        float(tcfg.get("min_lr_ratio", 0.0)))
+        opt,
+        lr_lambda(
+            plan,
+            int(tcfg.get("warmup_steps", 200)),
+            float(tcfg.get("poly_power", 0.9)),
+            float(tcfg.get("min_lr_ratio", 0.0)),
+        ),
     )
     crit = nn.CrossEntropyLoss(weight=torch.from_numpy(weights).to(device), ignore_index=IGNORE_INDEX)
     aux_w = float(tcfg.get("aux_weight", 0.4))
     aug = Augmenter(
-        crop=tcfg["crop"], scale_range=tcfg["scale_range"], hflip=bool(tcfg.get("hflip", True)),
+        crop=tcfg["crop"],
+        scale_range=tcfg["scale_range"],
+        hflip=bool(tcfg.get("hflip", True)),
         **{k: float(v) for k, v in (tcfg.get("color_jitter") or {}).items()},
     )
     start_epoch, step = 0, 0
@@ -291,26 +174,51 @@ def train(
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
-        _set_rng_state(ck["rng"])
+        set_rng_state(ck["rng"])
         start_epoch, step = int(ck["epoch"]) + 1, int(ck["step"])
         ck_epochs = int(((ck.get("config") or {}).get("train") or {}).get("epochs", epochs))
         if ck_epochs == epochs and ck.get("plan"):  # same config: keep a deadline-shortened plan
             plan.update(ck["plan"])
             epochs = int(plan["epochs"])
-        print(f"[resume] from {ckpt_path} at epoch {start_epoch}, step {step}; {epochs} epochs "
-              f"(checkpoint config: {ck_epochs})", flush=True)
-        log({"type": "resume", "time": time.time(), "epoch": start_epoch, "step": step, "epochs": epochs,
-             "checkpoint_config_epochs": ck_epochs, "deadline_utc": deadline_utc})
+        print(
+            f"[resume] from {ckpt_path} at epoch {start_epoch}, step {step}; {epochs} epochs "
+            f"(checkpoint config: {ck_epochs})",
+            flush=True,
+        )
+        log(
+            {
+                "type": "resume",
+                "time": time.time(),
+                "epoch": start_epoch,
+                "step": step,
+                "epochs": epochs,
+                "checkpoint_config_epochs": ck_epochs,
+                "deadline_utc": deadline_utc,
+            }
+        )
     elif not resume:
         if log_path.exists():
             log_path.unlink()
-        log({"type": "start", "time": time.time(), "config": {k: v for k, v in cfg.items() if k != "_config_path"},
-             "trained_on": splits, "synthetic": synth_status, "n_real": len(real),
-             "deadline_utc": deadline_utc, "params": count_parameters(model),
-             "init_checkpoint": str(init_from) if init_from else None,
-             "steps_per_epoch": steps_per_epoch, "total_steps": plan["total_steps"]})
-    print(f"[model] {count_parameters(model) / 1e6:.3f} M params; {epochs} epochs x {steps_per_epoch} steps "
-          f"(batch {bs}, crop {tcfg['crop']})", flush=True)
+        log(
+            {
+                "type": "start",
+                "time": time.time(),
+                "config": {k: v for k, v in cfg.items() if k != "_config_path"},
+                "trained_on": splits,
+                "synthetic": synth_status,
+                "n_real": len(real),
+                "deadline_utc": deadline_utc,
+                "params": count_parameters(model),
+                "init_checkpoint": str(init_from) if init_from else None,
+                "steps_per_epoch": steps_per_epoch,
+                "total_steps": plan["total_steps"],
+            }
+        )
+    print(
+        f"[model] {count_parameters(model) / 1e6:.3f} M params; {epochs} epochs x {steps_per_epoch} steps "
+        f"(batch {bs}, crop {tcfg['crop']})",
+        flush=True,
+    )
 
     try:
         from tqdm import tqdm
@@ -318,16 +226,18 @@ def train(
         tqdm = None
     eval_every = int(tcfg.get("eval_every", 5))
     val_miou = None
-    deadline = _parse_deadline(deadline_utc)
+    deadline = parse_deadline(deadline_utc)
     epoch_times: list[float] = []
     epoch = start_epoch
     while epoch < epochs:
         te = time.time()
-        order = _epoch_order(len(real), synth_idx, synth_share, seed, epoch)
-        batches = _prefetch(iterate_batches(data, order, bs, aug, seed, epoch, mean, std),
-                            int(tcfg.get("prefetch", 2)))
-        it = tqdm(batches, total=len(order) // bs, desc=f"epoch {epoch + 1}/{epochs}", mininterval=15,
-                  ascii=True) if tqdm else batches
+        order = epoch_order(len(real), synth_idx, synth_share, seed, epoch)
+        batches = prefetch(iterate_batches(data, order, bs, aug, seed, epoch, mean, std), int(tcfg.get("prefetch", 2)))
+        it = (
+            tqdm(batches, total=len(order) // bs, desc=f"epoch {epoch + 1}/{epochs}", mininterval=15, ascii=True)
+            if tqdm
+            else batches
+        )
         run_loss, n = 0.0, 0
         for x, y in it:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -351,8 +261,15 @@ def train(
                 it.set_postfix(loss=f"{run_loss / n:.3f}", lr=f"{sched.get_last_lr()[0]:.2e}", **extra)
             if max_steps is not None and step >= max_steps:
                 break
-        rec = {"type": "epoch", "epoch": epoch + 1, "step": step, "loss": run_loss / max(n, 1),
-               "lr": sched.get_last_lr()[0], "epoch_s": time.time() - te, "time": time.time()}
+        rec = {
+            "type": "epoch",
+            "epoch": epoch + 1,
+            "step": step,
+            "loss": run_loss / max(n, 1),
+            "lr": sched.get_last_lr()[0],
+            "epoch_s": time.time() - te,
+            "time": time.time(),
+        }
         last = epoch + 1 == epochs or (max_steps is not None and step >= max_steps)
         if val is not None and ((epoch + 1) % eval_every == 0 or last):
             tv = time.time()
@@ -367,30 +284,61 @@ def train(
             fit = int((deadline - time.time() - reserve) // per)
             if epoch + 1 + fit < epochs:
                 new_epochs = max(epoch + 2, epoch + 1 + fit)
-                print(f"[deadline] {epochs} epochs will not finish by {deadline_utc} "
-                      f"({per:.0f} s/epoch): shortening to {new_epochs}", flush=True)
+                print(
+                    f"[deadline] {epochs} epochs will not finish by {deadline_utc} "
+                    f"({per:.0f} s/epoch): shortening to {new_epochs}",
+                    flush=True,
+                )
                 rec["deadline_shortened_to"] = new_epochs
                 epochs = new_epochs
                 plan.update(epochs=epochs, total_steps=epochs * steps_per_epoch)
-        _save(ckpt_path, {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-                          "plan": dict(plan),
-                          "scheduler": sched.state_dict(), "epoch": epoch, "step": step, "rng": _rng_state(),
-                          "config": {k: v for k, v in cfg.items() if k != "_config_path"}})
+        save_atomic(
+            ckpt_path,
+            {
+                "model": model.state_dict(),
+                "ema": ema.state_dict(),
+                "optimizer": opt.state_dict(),
+                "plan": dict(plan),
+                "scheduler": sched.state_dict(),
+                "epoch": epoch,
+                "step": step,
+                "rng": rng_state(),
+                "config": {k: v for k, v in cfg.items() if k != "_config_path"},
+            },
+        )
         log(rec)
-        _plot(log_path, run_dir / "curves.png")
+        plot_curves(log_path, run_dir / "curves.png")
         vm = f" val mIoU(EMA, fit indicator) {100 * val_miou:.1f}%" if "val_miou" in rec else ""
-        print(f"[epoch {epoch + 1}/{epochs}] loss {rec['loss']:.4f} lr {rec['lr']:.2e} "
-              f"{rec['epoch_s']:.0f}s{vm}", flush=True)
+        print(
+            f"[epoch {epoch + 1}/{epochs}] loss {rec['loss']:.4f} lr {rec['lr']:.2e} {rec['epoch_s']:.0f}s{vm}",
+            flush=True,
+        )
         if max_steps is not None and step >= max_steps:
             break
         epoch += 1
 
-    final = {"type": "final", "val_miou": val_miou, "trained_on": splits, "synthetic": synth_status,
-             "epochs_done": min(epoch + 1, epochs) if epochs > start_epoch else start_epoch, "step": step,
-             "planned_epochs": int(tcfg["epochs"]), "epochs": epochs}
+    final = {
+        "type": "final",
+        "val_miou": val_miou,
+        "trained_on": splits,
+        "synthetic": synth_status,
+        "epochs_done": min(epoch + 1, epochs) if epochs > start_epoch else start_epoch,
+        "step": step,
+        "planned_epochs": int(tcfg["epochs"]),
+        "epochs": epochs,
+    }
     ema_cpu = {k: v.cpu() for k, v in ema.ema.state_dict().items()}  # loadable without a GPU
-    torch.save({"model": ema_cpu, "model_config": mcfg, "mean": mean, "std": std,
-                "trained_on": splits, "epoch": final["epochs_done"]}, run_dir / "final_ema.pt")
+    torch.save(
+        {
+            "model": ema_cpu,
+            "model_config": mcfg,
+            "mean": mean,
+            "std": std,
+            "trained_on": splits,
+            "epoch": final["epochs_done"],
+        },
+        run_dir / "final_ema.pt",
+    )
     if synth_val is not None:
         smiou, sper = evaluate(ema.ema, synth_val, mean, std, device=device)
         final.update(synthetic_val_miou=smiou, synthetic_val_iou=sper)
@@ -407,12 +355,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--config", default="config/train_camvid.yaml")
     ap.add_argument("--resume", action="store_true", help="continue from runs/<name>/last.pt")
     ap.add_argument("--max-steps", type=int, default=None, help="stop after N steps (debug)")
-    ap.add_argument("--deadline-utc", default=None,
-                    help="ISO time (e.g. 2026-11-27T06:47:00Z); shorten the run if it cannot finish by then")
+    ap.add_argument(
+        "--deadline-utc",
+        default=None,
+        help="ISO time (e.g. 2026-11-27T06:47:00Z); shorten the run if it cannot finish by then",
+    )
     ap.add_argument("--run-dir", default=None, help="write runs/<name>/ here instead of the config's run_dir")
     args = ap.parse_args(argv)
-    train(args.config, resume=args.resume, max_steps=args.max_steps, deadline_utc=args.deadline_utc,
-          run_root=args.run_dir)
+    train(
+        args.config, resume=args.resume, max_steps=args.max_steps, deadline_utc=args.deadline_utc, run_root=args.run_dir
+    )
     return 0
 
 

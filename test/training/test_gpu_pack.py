@@ -15,7 +15,8 @@ import yaml
 
 from seg_perception.errors import ConfigError
 from seg_perception.training.data import load_camvid_split, load_synthetic
-from seg_perception.training.train import _train_device, train
+from seg_perception.training.loop_support import train_device
+from seg_perception.training.train import train
 
 from .test_train_export import _config, _fake_camvid
 
@@ -30,13 +31,13 @@ def _pack_module():
 
 
 def test_train_device_choice() -> None:
-    assert _train_device("cpu") == torch.device("cpu")
-    assert _train_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert train_device("cpu") == torch.device("cpu")
+    assert train_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(ConfigError, match="cpu, cuda or auto"):
-        _train_device("tpu")
+        train_device("tpu")
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA device"):
-            _train_device("cuda")
+            train_device("cuda")
 
 
 def test_pack_round_trip_and_training_reads_it(tmp_path: Path) -> None:

@@ -18,8 +18,8 @@ if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("
     pytest.skip("onnx/onnxruntime not installed", allow_module_level=True)
 
 from seg_perception.training.export import export_checkpoint
+from seg_perception.training.loop_support import freeze_bn_layers, load_init_weights
 from seg_perception.training.recover import conv_bn_order, recover_checkpoint
-from seg_perception.training.train import _freeze_bn, _load_init_weights
 
 MCFG = {"name": "LiteSegNet", "cut": 16, "head": 32, "decoder": 16, "pretrained": False, "aux": True}
 CFG = {"name": "lite_tiny", "data": {"mean": [0.498] * 3, "std": [0.502] * 3, "input_size": [64, 96],
@@ -82,9 +82,9 @@ def test_folded_weights_need_frozen_bn(exported, tmp_path: Path) -> None:
     recover_checkpoint(onnx_path, CFG, tmp_path / "rec.pt", size=(64, 96))
     model = build_model(MCFG, load_pretrained=False).train()
     with pytest.raises(ConfigError, match="freeze_bn"):
-        _load_init_weights(model, tmp_path / "rec.pt", freeze_bn=False)
-    _load_init_weights(model, tmp_path / "rec.pt", freeze_bn=True)
-    _freeze_bn(model)
+        load_init_weights(model, tmp_path / "rec.pt", freeze_bn=False)
+    load_init_weights(model, tmp_path / "rec.pt", freeze_bn=True)
+    freeze_bn_layers(model)
     assert model.training and not any(m.training for m in model.modules() if isinstance(m, nn.BatchNorm2d))
     before = model.stem[1].running_mean.clone()
     model.forward_train(torch.randn(2, 3, 64, 96))
