@@ -30,6 +30,7 @@ from seg_perception.backends.quant_recipe import (
     ops_to_quantize,
     optimize_basic,
     qdq_census,
+    shapes_read_quantized,
 )
 from seg_perception.errors import BackendUnavailable, ConfigError, ModelError
 from seg_perception.model_spec import ModelSpec
@@ -40,11 +41,12 @@ LOG = logging.getLogger(__name__)
 DEFAULT_CALIB_IMAGES = 30
 DEFAULT_VERIFY_IMAGES = 10
 #: Bump when the quantization recipe changes, so cached results miss.
-RECIPE_VERSION = 4
+RECIPE_VERSION = 5
 RECIPE = (
     "ORT basic graph optimization; exact depthwise rewrites (summed pairs merged, groups padded to 16); "
     "onnxruntime quantize_static QDQ: per-channel symmetric int8 weights, uint8 activations, MinMax, "
-    "no reduce_range; Resize, Pad and the image-fed convolution left float unless it feeds a MaxPool"
+    "no reduce_range; Resize, Pad and the image-fed convolution left float unless it feeds a MaxPool; "
+    "Shape nodes read the quantized tensors"
 )
 
 
@@ -269,6 +271,7 @@ def quantize_int8(
             )
         except (ValueError, RuntimeError) as err:
             raise ModelError(f"ONNX Runtime could not quantize {src.name}: {err}") from err
+        shape_reads = shapes_read_quantized(dst)
     seconds = time.perf_counter() - t0
     ver = verify_against(src, dst, verify_paths, spec) if verify_paths else None
     report: dict[str, Any] = {
@@ -277,7 +280,7 @@ def quantize_int8(
         "recipe_version": RECIPE_VERSION,
         "quantized_op_types": op_types,
         "float_nodes": left_float,
-        "rewrites": rewrites.as_dict(),
+        "rewrites": {**rewrites.as_dict(), "shapes_read_quantized": shape_reads},
         "graph": qdq_census(dst),
         "calibration_folder": str(Path(calib_dir)),
         "calibration_images": len(calib_paths),

@@ -157,6 +157,41 @@ def test_int8_recipe_keeps_the_image_fed_conv_float_by_default(tmp_path: Path) -
     assert card["float_nodes"] == [convs[0].name] and card["graph"]["wrapped_ops"]["Conv"] == 1
 
 
+def test_int8_recipe_reads_shapes_from_quantized_tensors(tmp_path: Path) -> None:
+    """The logits are resized to the image's size, read through Shape: no float DQ just for a shape."""
+
+    def ints(name: str, values: list[int]) -> onnx.TensorProto:
+        return numpy_helper.from_array(np.array(values, np.int64), name)
+
+    nodes = [
+        helper.make_node("Conv", ["input", "w1"], ["c1"], strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2"], ["c2"]),
+        helper.make_node("Shape", ["c2"], ["s2"]),
+        helper.make_node("Slice", ["s2", "zero", "two"], ["nc"]),
+        helper.make_node("Shape", ["input"], ["si"]),
+        helper.make_node("Slice", ["si", "two", "four"], ["hw"]),
+        helper.make_node("Concat", ["nc", "hw"], ["sizes"], axis=0),
+        helper.make_node("Resize", ["c2", "", "", "sizes"], ["logits"], mode="linear"),
+    ]
+    inits = [_weights("w1", (8, 3, 3, 3)), _weights("w2", (3, 8, 1, 1)), ints("zero", [0]), ints("two", [2])]
+    src = _model(tmp_path, "shapenet", nodes, [*inits, ints("four", [4])])
+    out = tmp_path / "shapenet_int8.onnx"
+    card = precision.quantize_int8(src, _images(tmp_path / "train", 5), out, calib_images=5, verify_images=0)
+    graph = onnx.load(str(out)).graph
+    producer = {o: n.op_type for n in graph.node for o in n.output}
+    shapes = [n for n in graph.node if n.op_type == "Shape"]
+    assert card["rewrites"]["shapes_read_quantized"] == 1
+    assert sorted(producer.get(n.input[0], "graph") for n in shapes) == ["QuantizeLinear", "graph"]
+    assert precision.shapes_read_quantized(out) == 0  # nothing left to rewire
+    import onnxruntime as ort
+
+    x = np.random.default_rng(3).random((1, 3, 16, 24), dtype=np.float32)
+    ref = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    assert got.shape == ref.shape == (1, 3, 16, 24) and np.abs(got - ref).max() < 0.25 * np.abs(ref).max()
+
+
 def test_qdq_census_of_a_float_model_lists_everything_as_float(tmp_path: Path) -> None:
     from seg_perception.backends.quant_recipe import qdq_census
 
