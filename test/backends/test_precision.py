@@ -263,5 +263,6 @@ def test_shipped_int8_siblings_are_current_and_agree_with_fp32_on_a_real_photo(n
     int8 = OnnxRuntimeBackend(src, num_threads=1, precision="int8")
     assert int8.precision == "int8" and int8.model_path == sibling
     a, b = fp32.infer(tensor).argmax(1), int8.infer(tensor).argmax(1)
-    # An out-of-domain photo has many near-ties (96 % here vs 99.6 % on CamVid val frames).
-    assert a.shape == (1, 360, 480) and (a == b).mean() > 0.93
+    # An out-of-domain photo has many near-ties (96 % on an AVX-512 VNNI CPU vs 99.6 % on CamVid
+    # val frames), and int8 arithmetic differs between CPUs: a margin, not a tight bound.
+    assert a.shape == (1, 360, 480) and (a == b).mean() > 0.90
