@@ -23,7 +23,10 @@ config (for parameters and GFLOPs) is read from its model card unless ``--config
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -68,7 +71,12 @@ def main() -> int:
     ap.add_argument("--calib", default=str(ROOT.parent / "shared" / "datasets" / "camvid" / "train"),
                     help="calibration frames for the INT8 model when none is cached (train split, never test)")
     ap.add_argument("--precisions", default="int8,fp16", help="comma list of extra precisions to time")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run the whole benchmark N times, each in a fresh process, and print every ratio's "
+                         "per-run values and median (a model's speed can differ from one process to the next)")
     args = ap.parse_args()
+    if args.repeat > 1:
+        return _repeat(args.repeat)
     extra = [p for p in args.precisions.split(",") if p]
 
     import onnxruntime as ort
@@ -154,6 +162,52 @@ def main() -> int:
         print(f"{'baseline Segmenter: labels':<40} {bl_med:>10.2f} {bl_p95:>10.2f}")
         print(f"ratio {onnx_path.name} / baseline, network: {ort_med / b_med:.2f}x; Segmenter labels: "
               f"{full_med / bl_med:.2f}x")
+    return 0
+
+
+def _ratios(stdout: str) -> dict[str, float]:
+    """The ratios one run printed.
+
+    Two forms: "<label>  <ms>  <ms>  <r>x fp32" rows, and "ratio <what>: <r>x[; <what>: <r>x]" lines.
+    """
+    found: dict[str, float] = {}
+    for line in stdout.splitlines():
+        row = re.match(r"^(?P<label>\S.*?)\s{2,}[\d.]+\s+[\d.]+\s+(?P<r>[\d.]+)x fp32$", line)
+        if row:
+            found[f"{row['label']} / fp32"] = float(row["r"])
+        elif line.startswith("ratio "):
+            head = ""
+            for part in line[len("ratio ") :].split(";"):
+                what, _, value = part.strip().rpartition(":")
+                head = head or what.split(",")[0]
+                key = what if what.startswith(head) else f"{head}, {what}"
+                found[key] = float(value.strip().rstrip("x"))
+    return found
+
+
+def _repeat(times: int) -> int:
+    """Run this script ``times`` times (same arguments, --repeat dropped), then each ratio per run and its median."""
+    argv, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif arg == "--repeat":
+            skip = True
+        elif not arg.startswith("--repeat="):
+            argv.append(arg)
+    ratios: dict[str, list[float]] = {}
+    for i in range(times):
+        print(f"--- run {i + 1}/{times}", flush=True)
+        out = subprocess.run([sys.executable, __file__, *argv], capture_output=True, text=True, check=False)
+        print(out.stdout, end="", flush=True)
+        if out.returncode:
+            print(out.stderr, file=sys.stderr)
+            return out.returncode
+        for key, value in _ratios(out.stdout).items():
+            ratios.setdefault(key, []).append(value)
+    print(f"--- {times} runs, each in a fresh process: ratio per run, median")
+    for key, values in ratios.items():
+        print(f"{key:<58} {' '.join(f'{v:.2f}' for v in values)}   median {statistics.median(values):.2f}x")
     return 0
 
 
