@@ -186,15 +186,8 @@ def _ratios(stdout: str) -> dict[str, float]:
 
 
 def _repeat(times: int) -> int:
-    """Run this script ``times`` times (same arguments, --repeat dropped), then each ratio per run and its median."""
-    argv, skip = [], False
-    for arg in sys.argv[1:]:
-        if skip:
-            skip = False
-        elif arg == "--repeat":
-            skip = True
-        elif not arg.startswith("--repeat="):
-            argv.append(arg)
+    """Run this script ``times`` times (same arguments, --repeat 1), then each ratio per run and its median."""
+    argv = [*sys.argv[1:], "--repeat", "1"]  # argparse keeps the last --repeat
     ratios: dict[str, list[float]] = {}
     for i in range(times):
         print(f"--- run {i + 1}/{times}", flush=True)

@@ -270,16 +270,14 @@ def pad_depthwise_groups(model: Any, align: int = DEPTHWISE_ALIGN) -> list[list[
         if not sources or not sinks or not g.owned(i for c in convs for i in c.input[1:] if i):
             continue
         target = -(-channels // align) * align
-        for c in (by_name[n] for n in sources):
-            g.set_array(c.input[1], _pad_axis(g.array(c.input[1]), 0, target))
-            if len(c.input) > 2 and c.input[2]:
-                g.set_array(c.input[2], _pad_axis(g.array(c.input[2]), 0, target))
-        for c in (by_name[n] for n in inner if by_name[n].op_type == "Conv"):
-            g.set_array(c.input[1], _pad_axis(g.array(c.input[1]), 0, target))
-            if len(c.input) > 2 and c.input[2]:
-                g.set_array(c.input[2], _pad_axis(g.array(c.input[2]), 0, target))
-            _set_int_attr(c, "group", target)
-            done.add(c.name)
+        depthwise = {n for n in inner if by_name[n].op_type == "Conv"}
+        for c in (by_name[n] for n in sources | depthwise):  # zero output filters (and bias)
+            for i in c.input[1:3]:
+                if i:
+                    g.set_array(i, _pad_axis(g.array(i), 0, target))
+            if c.name in depthwise:
+                _set_int_attr(c, "group", target)
+                done.add(c.name)
         for c in (by_name[n] for n in sinks):
             g.set_array(c.input[1], _pad_axis(g.array(c.input[1]), 1, target))
         # Shapes recorded for the region's tensors are stale now: ORT re-infers them.

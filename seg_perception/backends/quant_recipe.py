@@ -102,7 +102,10 @@ def image_convs(model_path: str | Path) -> list[str]:
     Nodes without a name cannot be excluded by ONNX Runtime's quantizer and are skipped
     (``optimize_basic`` names them all); a model whose convolutions are all image-fed gets none.
     """
-    graph = _onnx(model_path).graph
+    return _image_convs(_onnx(model_path).graph)
+
+
+def _image_convs(graph: Any) -> list[str]:
     initializers = {t.name for t in graph.initializer}
     inputs = {i.name for i in graph.input if i.name not in initializers}
     convs = [n for n in graph.node if n.op_type == "Conv"]
@@ -124,10 +127,7 @@ def image_convs_to_keep_float(model_path: str | Path) -> list[str]:
     (docs/deploying.md).
     """
     graph = _onnx(model_path).graph
-    consumers: dict[str, list[Any]] = collections.defaultdict(list)
-    for n in graph.node:
-        for i in n.input:
-            consumers[i].append(n)
+    consumers = _consumers(graph)
 
     def feeds_maxpool(tensor: str, depth: int = 0) -> bool:
         for c in consumers[tensor]:
@@ -138,7 +138,16 @@ def image_convs_to_keep_float(model_path: str | Path) -> list[str]:
         return False
 
     by_name = {n.name: n for n in graph.node}
-    return [name for name in image_convs(model_path) if not any(feeds_maxpool(o) for o in by_name[name].output)]
+    return [name for name in _image_convs(graph) if not any(feeds_maxpool(o) for o in by_name[name].output)]
+
+
+def _consumers(graph: Any) -> collections.defaultdict[str, list[Any]]:
+    """Tensor name -> the nodes that read it (empty list for none)."""
+    consumers: collections.defaultdict[str, list[Any]] = collections.defaultdict(list)
+    for n in graph.node:
+        for i in n.input:
+            consumers[i].append(n)
+    return consumers
 
 
 def qdq_census(model_path: str | Path) -> dict[str, Any]:
@@ -149,10 +158,7 @@ def qdq_census(model_path: str | Path) -> dict[str, Any]:
     """
     graph = _onnx(model_path).graph
     producer = {o: n.op_type for n in graph.node for o in n.output}
-    consumers: dict[str, list[str]] = collections.defaultdict(list)
-    for n in graph.node:
-        for i in n.input:
-            consumers[i].append(n.op_type)
+    consumers = _consumers(graph)
     counts: collections.Counter[str] = collections.Counter()
     wrapped: collections.Counter[str] = collections.Counter()
     left: collections.Counter[str] = collections.Counter()
@@ -161,7 +167,7 @@ def qdq_census(model_path: str | Path) -> dict[str, Any]:
             counts[n.op_type] += 1
         elif n.op_type != "Constant":
             from_dq = any(producer.get(i) == "DequantizeLinear" for i in n.input)
-            to_q = all(consumers[o] and set(consumers[o]) == {"QuantizeLinear"} for o in n.output)
+            to_q = all(consumers[o] and {c.op_type for c in consumers[o]} == {"QuantizeLinear"} for o in n.output)
             (wrapped if from_dq and to_q else left)[n.op_type] += 1
     return {
         "QuantizeLinear": counts["QuantizeLinear"],
