@@ -15,6 +15,14 @@ rounding; the recipe verifies the result against the source model anyway.
    filters, together with the convolution that produces its input (zero output filters and
    bias) and the convolution that consumes the result (zero input weights). Zero channels
    stay zero through Relu and Add, so the outputs are unchanged.
+3. ``pad_image_channels``: MLAS's symmetric int8 convolution (``ConvSym``, the fast path of
+   ``QLinearConv``) takes input channel counts that are a multiple of 4 only. A quantized
+   convolution fed by a 3-channel image gets a 4th, all-zero input channel: a ``Pad`` of the
+   image and a zero weight column. (After Q/DQ insertion, ``quant_recipe.image_pads_after_quantize``
+   moves the Pad behind the image's QuantizeLinear, so it pads uint8 instead of float.)
+4. ``pad_narrow_convs``: ``ConvSym`` also wants at least 16 output channels. A dense
+   convolution with fewer (the 11-class classifier) gets zero filters up to 16 and a ``Slice``
+   that drops them again.
 
 Why and the measured effect on CtxSegNet: docs/deploying.md, "INT8 recipe".
 """
@@ -32,6 +40,9 @@ DEPTHWISE_ALIGN = 16
 #: Widest merged kernel: a 3x3 plus a 3x3 of dilation 2. A dilation-4 pair would make a 9x9
 #: kernel (81 taps for 18), slower than the three ops it replaces.
 MAX_MERGED_KERNEL = 5
+#: Input channel alignment and minimum output channels of MLAS's symmetric int8 dense convolution.
+DENSE_INPUT_ALIGN = 4
+DENSE_MIN_OUTPUTS = 16
 #: Ops a zero channel passes through as zero (Relu(0) = 0, 0 + 0 = 0).
 _ZERO_PRESERVING = ("Relu", "Add")
 
@@ -43,13 +54,25 @@ class RewriteReport:
     Attributes:
         merged_depthwise: names of the Add nodes whose two depthwise inputs became one conv.
         padded_groups: ``[channels, padded_channels]`` per padded channel region.
+        padded_image_channels: names of the image-fed convs given a channel-padded input.
+        padded_narrow_convs: ``[name, outputs, padded_outputs]`` per conv widened and sliced back.
     """
 
     merged_depthwise: list[str] = field(default_factory=list)
     padded_groups: list[list[int]] = field(default_factory=list)
+    padded_image_channels: list[str] = field(default_factory=list)
+    padded_narrow_convs: list[list[Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"merged_depthwise": list(self.merged_depthwise), "padded_groups": [list(g) for g in self.padded_groups]}
+        return {
+            "merged_depthwise": list(self.merged_depthwise),
+            "padded_groups": [list(g) for g in self.padded_groups],
+            "padded_image_channels": list(self.padded_image_channels),
+            "padded_narrow_convs": [list(c) for c in self.padded_narrow_convs],
+        }
+
+    def changed(self) -> bool:
+        return any(self.as_dict().values())
 
 
 class _Graph:
@@ -288,20 +311,92 @@ def pad_depthwise_groups(model: Any, align: int = DEPTHWISE_ALIGN) -> list[list[
     return padded
 
 
-def rewrite_for_int8(model: Any) -> RewriteReport:
-    """Apply both rewrites to an ONNX ``ModelProto`` in place (merge first: it can remove a pair to pad)."""
+def pad_image_channels(model: Any, convs: Iterable[str], align: int = DENSE_INPUT_ALIGN) -> list[str]:
+    """Pad the input channels of the named image-fed dense convs to a multiple of ``align``, in place.
+
+    The image (a graph input) is padded with zero channels by one ``Pad`` per input and size,
+    and each conv's weights get zero columns for them: the outputs are unchanged. Returns the
+    names of the convs rewired; convs not fed by a graph input, already aligned or sharing
+    their weights are left alone.
+    """
+    from onnx import helper
+
+    g = _Graph(model)
+    inputs = {i.name for i in g.graph.input if i.name not in g.init}
+    wanted, done = set(convs), []
+    pads: dict[tuple[str, int], str] = {}
+    for node in list(g.graph.node):
+        if node.name not in wanted or not _is_dense(g, node) or node.input[0] not in inputs:
+            continue
+        w = g.array(node.input[1])
+        if w.shape[1] % align == 0 or not g.owned(node.input[1:2]):
+            continue
+        target = -(-w.shape[1] // align) * align
+        key = (node.input[0], target)
+        if key not in pads:
+            name = f"{node.input[0]}_channels_{target}"
+            widths = np.zeros(2 * w.ndim, np.int64)
+            widths[w.ndim + 1] = target - w.shape[1]  # after the last channel (axis 1)
+            g.add_initializer(name + "_pads", widths)
+            pad = helper.make_node("Pad", [node.input[0], name + "_pads"], [name], name=name, mode="constant")
+            g.graph.node.insert(0, pad)  # reads only a graph input: first is a valid topological place
+            pads[key] = name
+        g.set_array(node.input[1], _pad_axis(w, 1, target))
+        node.input[0] = pads[key]
+        done.append(node.name)
+    return done
+
+
+def pad_narrow_convs(model: Any, minimum: int = DENSE_MIN_OUTPUTS) -> list[list[Any]]:
+    """Widen dense convs with fewer than ``minimum`` output channels by zero filters, sliced off after; in place.
+
+    Each such conv gets zero filters (and bias) up to ``minimum`` and writes to a new tensor; a
+    ``Slice`` on axis 1 gives back the original tensor, so consumers are unchanged. Returns
+    ``[name, outputs, minimum]`` per conv widened.
+    """
+    from onnx import helper
+
+    g = _Graph(model)
+    widened: list[list[Any]] = []
+    for node in list(g.graph.node):
+        if not _is_dense(g, node):
+            continue
+        params = [i for i in node.input[1:3] if i]
+        outputs = g.array(node.input[1]).shape[0]
+        if outputs >= minimum or not g.owned(params):
+            continue
+        for i in params:
+            g.set_array(i, _pad_axis(g.array(i), 0, minimum))
+        sliced, wide = node.output[0], node.output[0] + "_widened"
+        stem = wide + "_slice"
+        for suffix, value in (("_starts", 0), ("_ends", outputs), ("_axes", 1)):
+            g.add_initializer(stem + suffix, np.array([value], np.int64))
+        node.output[0] = wide
+        cut = helper.make_node("Slice", [wide, stem + "_starts", stem + "_ends", stem + "_axes"], [sliced], name=stem)
+        g.graph.node.insert(list(g.graph.node).index(node) + 1, cut)
+        widened.append([node.name, int(outputs), int(minimum)])
+    return widened
+
+
+def rewrite_for_int8(model: Any, image_convs: Iterable[str] = ()) -> RewriteReport:
+    """Apply the rewrites to an ONNX ``ModelProto`` in place (merge first: it can remove a pair to pad).
+
+    ``image_convs``: the image-fed convs that will be quantized (the others keep the image as is).
+    """
     report = RewriteReport()
     report.merged_depthwise = merge_parallel_depthwise(model)
     report.padded_groups = pad_depthwise_groups(model)
+    report.padded_image_channels = pad_image_channels(model, image_convs)
+    report.padded_narrow_convs = pad_narrow_convs(model)
     return report
 
 
-def rewrite_file(path: Any) -> RewriteReport:
+def rewrite_file(path: Any, image_convs: Iterable[str] = ()) -> RewriteReport:
     """``rewrite_for_int8`` on the ONNX file at ``path``, saved back in place."""
     import onnx
 
     model = onnx.load(str(path))
-    report = rewrite_for_int8(model)
-    if report.merged_depthwise or report.padded_groups:
+    report = rewrite_for_int8(model, image_convs)
+    if report.changed():
         onnx.save(model, str(path))
     return report

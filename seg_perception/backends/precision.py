@@ -27,10 +27,12 @@ from seg_perception.backends.preprocess import round_up
 from seg_perception.backends.quant_recipe import (
     image_convs,
     image_convs_to_keep_float,
+    image_pads_after_quantize,
     ops_to_quantize,
     optimize_basic,
     qdq_census,
     shapes_read_quantized,
+    tensorrt_qdq_problems,
 )
 from seg_perception.errors import BackendUnavailable, ConfigError, ModelError
 from seg_perception.model_spec import ModelSpec
@@ -41,13 +43,27 @@ LOG = logging.getLogger(__name__)
 DEFAULT_CALIB_IMAGES = 30
 DEFAULT_VERIFY_IMAGES = 10
 #: Bump when the quantization recipe changes, so cached results miss.
-RECIPE_VERSION = 5
-RECIPE = (
-    "ORT basic graph optimization; exact depthwise rewrites (summed pairs merged, groups padded to 16); "
-    "onnxruntime quantize_static QDQ: per-channel symmetric int8 weights, uint8 activations, MinMax, "
-    "no reduce_range; Resize, Pad and the image-fed convolution left float unless it feeds a MaxPool; "
-    "Shape nodes read the quantized tensors"
-)
+RECIPE_VERSION = 6
+#: Who runs the Q/DQ model, and the recipe for it (docs/deploying.md, "INT8 recipe").
+RECIPES = {
+    "onnxruntime": (
+        "ORT basic graph optimization; exact rewrites for MLAS's int8 kernels (summed depthwise pairs merged, "
+        "depthwise groups padded to 16, the quantized image conv's input padded to 4 channels, convs with "
+        "fewer than 16 outputs widened and sliced); onnxruntime quantize_static QDQ: per-channel symmetric "
+        "int8 weights, uint8 activations, MinMax, no reduce_range; Resize, Pad and the image-fed convolution "
+        "left float unless it feeds a MaxPool; Shape nodes read the quantized tensors; the image padded after "
+        "its QuantizeLinear"
+    ),
+    "tensorrt": (
+        "ORT basic graph optimization; onnxruntime quantize_static QDQ for TensorRT's parser: per-channel "
+        "symmetric int8 weights, symmetric int8 activations (zero points 0), float biases, MinMax; Resize, "
+        "Pad and the image-fed convolution left float"
+    ),
+}
+INT8_TARGETS = tuple(RECIPES)
+RECIPE = RECIPES["onnxruntime"]
+#: File name suffix of each target's INT8 sibling (``camvid_int8.onnx``, ``camvid_int8_trt.onnx``).
+SIBLING_SUFFIX = {"onnxruntime": "_int8", "tensorrt": "_int8_trt"}
 
 
 @dataclass(frozen=True)
@@ -220,26 +236,33 @@ def quantize_int8(
     verify_dir: str | Path | None = None,
     keep_image_conv_float: bool | None = None,
     float_nodes: Sequence[str] = (),
+    target: str = "onnxruntime",
 ) -> dict[str, Any]:
     """Write an INT8 Q/DQ copy of ``model`` to ``out`` (+ metadata YAML and model card).
 
-    Verification frames come from ``verify_dir`` (e.g. the val split) when given, else
-    from ``calib_dir`` frames not used for calibration. ``keep_image_conv_float``: None (the
-    recipe) leaves the convolution fed by the image float unless its output feeds a MaxPool,
-    True always, False never (recipe 2's choice);
-    ``float_nodes`` names more nodes to leave float (scripts/int8_sensitivity.py). Returns the card as a dict
-    (``verification``: the fp32 comparison, ``cached``: cache reused). Raises ModelError
-    for a model without metadata, ConfigError for an empty calibration folder.
+    ``target``: ``onnxruntime`` (uint8 activations and the rewrites for ORT's CPU kernels) or
+    ``tensorrt`` (symmetric int8 activations, float biases: what TensorRT's parser takes;
+    checked by ``quant_recipe.tensorrt_qdq_problems``). Verification frames come from
+    ``verify_dir`` (e.g. the val split) when given, else from ``calib_dir`` frames not used
+    for calibration. ``keep_image_conv_float``: None (the recipe) leaves the convolution fed
+    by the image float unless, on ``onnxruntime``, its output feeds a MaxPool; True always,
+    False never (recipe 2's choice); ``float_nodes`` names more nodes to leave float
+    (scripts/int8_sensitivity.py). Returns the card as a dict (``verification``: the fp32
+    comparison, ``cached``: cache reused). Raises ModelError for a model without metadata,
+    ConfigError for an empty calibration folder or an unknown target.
     """
+    if target not in INT8_TARGETS:
+        raise ConfigError(f"unknown INT8 target {target!r}; one of {', '.join(INT8_TARGETS)}")
     src, dst = Path(model), Path(out)
     spec = ModelSpec.for_model(src)
     calib_paths, verify_paths = split_images(calib_dir, calib_images, 0 if verify_dir else verify_images)
     if verify_dir and verify_images > 0:
         verify_paths = list_calibration_images(verify_dir, max_images=verify_images)
     kind = {None: "int8", True: "int8-stem", False: "int8-all"}[keep_image_conv_float]
-    kind += "".join(f"+{n}" for n in float_nodes)
+    kind += ("-trt" if target == "tensorrt" else "") + "".join(f"+{n}" for n in float_nodes)
     key = _cache_key(src, calib_paths, kind)
-    cached = (Path(cache_dir) if cache_dir else precision_cache_dir()) / f"{src.stem}_int8_{key}.onnx"
+    cache = Path(cache_dir) if cache_dir else precision_cache_dir()
+    cached = cache / f"{src.stem}{SIBLING_SUFFIX[target]}_{key}.onnx"
     dst.parent.mkdir(parents=True, exist_ok=True)
     if use_cache and (card := from_cache(cached, dst, src)) is not None:
         return card
@@ -248,39 +271,52 @@ def quantize_int8(
     except ImportError as err:
         raise BackendUnavailable(f"onnxruntime.quantization is not available: {err}") from err
     input_name = _session(src).get_inputs()[0].name
+    for_ort = target == "onnxruntime"
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="seg_quant_") as tmp:
         prepared = optimize_basic(src, Path(tmp) / "prepared.onnx")
-        rewrites = rewrite_file(prepared)
-        op_types = ops_to_quantize(prepared)
-        stem = {None: image_convs_to_keep_float, True: image_convs}.get(keep_image_conv_float)
+        # The stem rule's MaxPool exception is about ORT's layouts; TensorRT picks its own.
+        rule = image_convs_to_keep_float if for_ort else image_convs
+        stem = {None: rule, True: image_convs}.get(keep_image_conv_float)
         left_float = (stem(prepared) if stem else []) + list(float_nodes)
+        quantized_stems = [c for c in image_convs(prepared) if c not in left_float]
+        rewrites = rewrite_file(prepared, quantized_stems).as_dict() if for_ort else {}
+        activations = QuantType.QUInt8 if for_ort else QuantType.QInt8
+        options = {"WeightSymmetric": True, "ActivationSymmetric": not for_ort, "QuantizeBias": for_ort}
         try:
             quantize_static(
                 str(prepared),
                 str(dst),
                 _Reader(input_name, calib_paths, spec),
                 quant_format=QuantFormat.QDQ,
-                op_types_to_quantize=op_types,
+                op_types_to_quantize=ops_to_quantize(prepared),
                 per_channel=True,
                 reduce_range=False,
                 weight_type=QuantType.QInt8,
-                activation_type=QuantType.QUInt8,
+                activation_type=activations,
                 nodes_to_exclude=left_float,
-                extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
+                extra_options=options,
             )
         except (ValueError, RuntimeError) as err:
             raise ModelError(f"ONNX Runtime could not quantize {src.name}: {err}") from err
-        shape_reads = shapes_read_quantized(dst)
+        if for_ort:
+            rewrites["shapes_read_quantized"] = shapes_read_quantized(dst)
+            rewrites["image_pads_after_quantize"] = image_pads_after_quantize(dst)
+        op_types = ops_to_quantize(prepared)
     seconds = time.perf_counter() - t0
+    problems = tensorrt_qdq_problems(dst)
+    if problems and not for_ort:
+        raise ModelError(f"the TensorRT Q/DQ model of {src.name} breaks TensorRT's rules: {'; '.join(problems)}")
     ver = verify_against(src, dst, verify_paths, spec) if verify_paths else None
     report: dict[str, Any] = {
         "source_sha256": model_fingerprint(src),
-        "recipe": RECIPE,
+        "target": target,
+        "recipe": RECIPES[target],
         "recipe_version": RECIPE_VERSION,
         "quantized_op_types": op_types,
         "float_nodes": left_float,
-        "rewrites": {**rewrites.as_dict(), "shapes_read_quantized": shape_reads},
+        "rewrites": rewrites,
+        "tensorrt_parser": "accepted by the static check" if not problems else problems,
         "graph": qdq_census(dst),
         "calibration_folder": str(Path(calib_dir)),
         "calibration_images": len(calib_paths),
@@ -290,31 +326,42 @@ def quantize_int8(
         "verification": asdict(ver) if ver else None,
         "cached": False,
     }
-    LOG.info("INT8 model %s written in %.1f s; %s", dst, seconds, ver)
+    LOG.info("INT8 (%s) model %s written in %.1f s; %s", target, dst, seconds, ver)
     return store(dst, src, "int8", report, cached if use_cache else None)
 
 
-def int8_model_for(model: str | Path, calib_dir: str | Path | None = None) -> Path:
-    """The INT8 Q/DQ model for fp32 ``model``: ``NAME_int8.onnx`` beside it, or a cached one.
+def int8_model_for(model: str | Path, calib_dir: str | Path | None = None, target: str = "onnxruntime") -> Path:
+    """The INT8 Q/DQ model of fp32 ``model`` for ``target``: a sibling beside it, or a cached one.
 
-    A sibling ``NAME_int8.onnx`` whose card names ``model``'s hash is used as is;
-    otherwise one is generated from ``calib_dir`` into the precision cache. ConfigError
-    when neither exists.
+    The sibling is ``NAME_int8.onnx`` for ONNX Runtime and ``NAME_int8_trt.onnx`` for TensorRT;
+    it is used as is when its card names ``model``'s hash and this target. Otherwise one is
+    generated from ``calib_dir`` into the precision cache. ConfigError when neither exists;
+    ModelError when the TensorRT model breaks TensorRT's Q/DQ rules.
     """
+    if target not in INT8_TARGETS:
+        raise ConfigError(f"unknown INT8 target {target!r}; one of {', '.join(INT8_TARGETS)}")
     src = Path(model)
-    sibling = src.with_name(src.stem + "_int8.onnx")
+    sibling = src.with_name(src.stem + SIBLING_SUFFIX[target] + ".onnx")
+    chosen: Path | None = None
     if sibling.exists() and card_path(sibling).exists():
         card = yaml.safe_load(card_path(sibling).read_text()) or {}
-        if card.get("source_sha256") == model_fingerprint(src):
+        if card.get("source_sha256") != model_fingerprint(src):
+            LOG.warning("%s was made from another version of %s; not using it", sibling, src.name)
+        elif card.get("target", "onnxruntime") != target:
+            LOG.warning("%s was made for %s, not %s; not using it", sibling, card.get("target", "onnxruntime"), target)
+        else:
             if card.get("recipe_version") != RECIPE_VERSION:
                 LOG.warning("%s was made with an older INT8 recipe; remake it with `seg-perception quantize`", sibling)
-            return sibling
-        LOG.warning("%s was made from another version of %s; not using it", sibling, src.name)
-    if not calib_dir:
-        raise ConfigError(
-            f"precision int8 on onnxruntime runs a Q/DQ model: make one with `seg-perception quantize --model {src} "
-            f"--calib DIR --out {sibling}` or set calibration_dir"
-        )
-    out = precision_cache_dir() / f"{src.stem}_int8_auto.onnx"
-    quantize_int8(src, calib_dir, out, verify_images=0)
-    return out
+            chosen = sibling
+    if chosen is None:
+        if not calib_dir:
+            flag = " --target tensorrt" if target == "tensorrt" else ""
+            raise ConfigError(
+                f"precision int8 on {target} runs a Q/DQ model: make one with `seg-perception quantize --model {src} "
+                f"--calib DIR{flag} --out {sibling}` or set calibration_dir"
+            )
+        chosen = precision_cache_dir() / f"{src.stem}{SIBLING_SUFFIX[target]}_auto.onnx"
+        quantize_int8(src, calib_dir, chosen, verify_images=0, target=target)
+    if target == "tensorrt" and (problems := tensorrt_qdq_problems(chosen)):
+        raise ModelError(f"{chosen.name} cannot be parsed by TensorRT: {'; '.join(problems)}")
+    return chosen

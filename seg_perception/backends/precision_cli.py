@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from seg_perception.backends.precision import DEFAULT_CALIB_IMAGES, DEFAULT_VERIFY_IMAGES, card_path, quantize_int8
+from seg_perception.backends.precision import (
+    DEFAULT_CALIB_IMAGES,
+    DEFAULT_VERIFY_IMAGES,
+    INT8_TARGETS,
+    card_path,
+    quantize_int8,
+)
 from seg_perception.errors import ConfigError
 
 
@@ -29,6 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="int8: quantize the image-fed convolution too (by default it stays float unless it feeds a MaxPool)",
     )
+    p.add_argument(
+        "--target",
+        choices=INT8_TARGETS,
+        default="onnxruntime",
+        help="int8: who runs the model: onnxruntime (uint8 activations, CPU kernel rewrites; NAME_int8.onnx) or "
+        "tensorrt (symmetric int8 activations, float biases, as TensorRT's parser requires; NAME_int8_trt.onnx)",
+    )
     p.set_defaults(func=_run)
 
 
@@ -51,6 +64,7 @@ def _run(args: argparse.Namespace) -> int:
             use_cache=not args.no_cache,
             verify_dir=args.verify_dir,
             keep_image_conv_float=False if args.quantize_image_conv else None,
+            target=args.target,
         )
     ver = card.get("verification") or {}
     print(f"wrote {args.out} ({'cached' if card.get('cached') else 'converted'}), card {card_path(args.out)}")

@@ -339,10 +339,11 @@ def engine_from_onnx(
     calib_fp = ""
     calib_cache = None
     if precision == "int8" and tensorrt_major(trt) >= STRONGLY_TYPED_ONLY_MAJOR:
-        # No implicit INT8 on TensorRT 11: build the Q/DQ model strongly typed.
+        # No implicit INT8 on TensorRT 11: build the Q/DQ model strongly typed. Its own flavour:
+        # the parser takes symmetric int8 only (zero points 0, float biases), not ORT's uint8 one.
         from seg_perception.backends.precision import int8_model_for
 
-        onnx_path = int8_model_for(onnx_path, calib_dir)
+        onnx_path = int8_model_for(onnx_path, calib_dir, target="tensorrt")
         model_sha = model_fingerprint(onnx_path)
     elif precision == "fp16" and tensorrt_major(trt) >= STRONGLY_TYPED_ONLY_MAJOR:
         # No FP16 builder flag on TensorRT 11: build the fp16 ONNX (fp32 I/O) strongly typed.

@@ -145,14 +145,20 @@ def test_rewrite_file_leaves_an_untouched_model_byte_identical(tmp_path: Path) -
         [helper.make_node("Conv", ["x", "w"], ["y"], name="c", pads=[1, 1, 1, 1])],
         "plain",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])],
-        [_w(rng, "w", (4, 3, 3, 3))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 8, 8])],
+        [_w(rng, "w", (16, 3, 3, 3))],
     )
     path = tmp_path / "plain.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     data = path.read_bytes()
-    report = int8_rewrite.rewrite_file(path)
-    assert report.as_dict() == {"merged_depthwise": [], "padded_groups": []} and path.read_bytes() == data
+    report = int8_rewrite.rewrite_file(path)  # no image conv named: its 3 channels stay
+    assert not report.changed() and path.read_bytes() == data
+    assert report.as_dict() == {
+        "merged_depthwise": [],
+        "padded_groups": [],
+        "padded_image_channels": [],
+        "padded_narrow_convs": [],
+    }
 
 
 @pytest.mark.parametrize(("pool", "expected"), [(False, ["stem"]), (True, [])])
@@ -176,3 +182,102 @@ def test_the_stem_stays_float_unless_it_feeds_a_maxpool(tmp_path: Path, pool: bo
     path = tmp_path / "stem.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     assert image_convs_to_keep_float(path) == expected
+
+
+def _arrays(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+
+
+def test_image_channels_and_narrow_convs_are_padded_for_the_fast_int8_conv_with_unchanged_outputs() -> None:
+    model = _context_block()
+    before = _run(model, _x())
+    report = int8_rewrite.rewrite_for_int8(model, image_convs=["stem"])
+    onnx.checker.check_model(model)
+    assert report.padded_image_channels == ["stem"] and report.padded_narrow_convs == [["proj", 8, 16]]
+    nodes = {n.name: n for n in model.graph.node}
+    pad = model.graph.node[0]
+    assert pad.op_type == "Pad" and pad.input[0] == "x" and nodes["stem"].input[0] == pad.output[0]
+    weights = _arrays(model)
+    stem = weights[nodes["stem"].input[1]]  # 32 filters: it also produces the padded depthwise groups
+    assert stem.shape == (32, 4, 3, 3) and not stem[:, 3].any()
+    assert weights[nodes["proj"].input[1]].shape == (16, 32, 1, 1) and not weights[nodes["proj"].input[2]][8:].any()
+    cut = next(n for n in model.graph.node if n.op_type == "Slice")
+    assert cut.input[0] == nodes["proj"].output[0] and cut.output[0] == "y"  # consumers see 8 channels again
+    after = _run(model, _x())
+    assert after[0].shape == (1, 8, 16, 20)
+    np.testing.assert_allclose(after[0], before[0], atol=1e-5)
+
+
+def test_a_float_stem_keeps_the_image_as_is() -> None:
+    model = _context_block()
+    report = int8_rewrite.rewrite_for_int8(model)  # no quantized image conv named
+    assert report.padded_image_channels == [] and all(n.op_type != "Pad" for n in model.graph.node)
+
+
+def _qdq_after_rewrites(tmp_path: Path, target: str = "onnxruntime") -> tuple[Path, Path]:
+    import yaml
+
+    from seg_perception.backends import precision
+
+    src = tmp_path / "ctx.onnx"
+    onnx.save(_context_block(), str(src))
+    meta = {"class_names": [str(i) for i in range(8)], "input_size": [16, 20], "mean": [0.5] * 3, "std": [0.25] * 3}
+    src.with_suffix(".yaml").write_text(yaml.safe_dump(meta))
+    frames = tmp_path / "frames"
+    frames.mkdir(exist_ok=True)
+    rng = np.random.default_rng(4)
+    import cv2
+
+    for i in range(6):
+        cv2.imwrite(str(frames / f"f{i}.png"), rng.integers(0, 255, (16, 20, 3), dtype=np.uint8))
+    out = tmp_path / f"ctx_{target}.onnx"
+    precision.quantize_int8(
+        src, frames, out, calib_images=4, verify_images=2, use_cache=False, keep_image_conv_float=False, target=target
+    )
+    return src, out
+
+
+def test_the_image_pad_moves_behind_the_quantizer_and_pads_the_zero_point(tmp_path: Path) -> None:
+    from seg_perception.backends import quant_recipe
+
+    _src, out = _qdq_after_rewrites(tmp_path)
+    model = onnx.load(str(out))
+    producer = {o: n for n in model.graph.node for o in n.output}
+    pad = next(n for n in model.graph.node if n.op_type == "Pad")
+    q = producer[pad.input[0]]
+    assert q.op_type == "QuantizeLinear" and q.input[0] == "x" and pad.input[2] == q.input[2]
+    # Exact: padding the uint8 image with its zero point equals quantizing the zero-padded float
+    # image, as the graph did before the move (rebuilt here: float Pad first, then the Q).
+    back = onnx.load(str(out))
+    bq = next(n for n in back.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == "x")
+    bpad = next(n for n in back.graph.node if n.op_type == "Pad")
+    bq.input[0], bq.output[0] = "x_padded_float", pad.output[0]
+    bpad.input[0], bpad.output[0] = "x", "x_padded_float"
+    del bpad.input[2:]  # constant 0.0
+    nodes = [n for n in back.graph.node if n is not bq]
+    nodes.insert(nodes.index(bpad) + 1, bq)
+    del back.graph.node[:]
+    back.graph.node.extend(nodes)
+    np.testing.assert_array_equal(_run(model, _x())[0], _run(back, _x())[0])
+    assert quant_recipe.image_pads_after_quantize(out) == 0  # nothing left to move
+
+
+def test_tensorrt_target_meets_the_parsers_qdq_rules_and_the_cpu_one_does_not(tmp_path: Path) -> None:
+    from seg_perception.backends.quant_recipe import tensorrt_qdq_problems
+
+    src, trt_model = _qdq_after_rewrites(tmp_path, "tensorrt")
+    _, ort_model = _qdq_after_rewrites(tmp_path, "onnxruntime")
+    assert tensorrt_qdq_problems(trt_model) == []
+    problems = " | ".join(tensorrt_qdq_problems(ort_model))
+    assert "QuantizeLinear of UINT8" in problems and "DequantizeLinear of INT32" in problems
+    assert "non-zero zero point" in problems
+    model = onnx.load(str(trt_model))
+    arrays = _arrays(model)
+    for n in model.graph.node:
+        if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2:
+            assert arrays[n.input[2]].dtype == np.int8 and not arrays[n.input[2]].any()
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    assert all(arrays[c.input[2]].dtype == np.float32 for c in convs if len(c.input) > 2)  # float biases
+    assert all(n.op_type not in ("Pad", "Slice") for n in model.graph.node)  # no CPU-kernel rewrites
+    got, ref = _run(model, _x())[0], _run(onnx.load(str(src)), _x())[0]
+    assert np.abs(got - ref).max() < 0.25 * np.abs(ref).max()  # fake-quantized on ORT CPU: close to fp32

@@ -133,8 +133,12 @@ def test_int8_recipe_fuses_pad_leaves_final_resize_float_and_counts_qdq(tmp_path
     )
     graph = onnx.load(str(out)).graph
     ops = [n.op_type for n in graph.node]
-    assert "Pad" not in ops  # folded into the Conv before Q/DQ nodes were inserted
     producer = {o: n.op_type for n in graph.node for o in n.output}
+    # The model's own Pad was folded into the Conv before Q/DQ insertion; the one Pad left is the
+    # recipe's channel pad of the quantized image (3 -> 4 channels, for MLAS's fast int8 conv).
+    pads = [n for n in graph.node if n.op_type == "Pad"]
+    assert len(pads) == 1 and producer[pads[0].input[0]] == "QuantizeLinear"
+    assert card["rewrites"]["padded_image_channels"] and card["rewrites"]["image_pads_after_quantize"] == 1
     assert producer["logits"] == "Resize"  # no full-resolution Q -> DQ pair after the last Resize
     assert card["recipe_version"] == precision.RECIPE_VERSION and "Resize" not in card["quantized_op_types"]
     census = card["graph"]
@@ -167,15 +171,16 @@ def test_int8_recipe_reads_shapes_from_quantized_tensors(tmp_path: Path) -> None
         helper.make_node("Conv", ["input", "w1"], ["c1"], strides=[2, 2], pads=[1, 1, 1, 1]),
         helper.make_node("Relu", ["c1"], ["r1"]),
         helper.make_node("Conv", ["r1", "w2"], ["c2"]),
-        helper.make_node("Shape", ["c2"], ["s2"]),
-        helper.make_node("Slice", ["s2", "zero", "two"], ["nc"]),
+        # N from the quantized inner tensor (c2 itself is a sliced 16-channel conv by now).
+        helper.make_node("Shape", ["r1"], ["s1"]),
+        helper.make_node("Slice", ["s1", "zero", "one"], ["n"]),
         helper.make_node("Shape", ["input"], ["si"]),
         helper.make_node("Slice", ["si", "two", "four"], ["hw"]),
-        helper.make_node("Concat", ["nc", "hw"], ["sizes"], axis=0),
+        helper.make_node("Concat", ["n", "three", "hw"], ["sizes"], axis=0),
         helper.make_node("Resize", ["c2", "", "", "sizes"], ["logits"], mode="linear"),
     ]
     inits = [_weights("w1", (8, 3, 3, 3)), _weights("w2", (3, 8, 1, 1)), ints("zero", [0]), ints("two", [2])]
-    src = _model(tmp_path, "shapenet", nodes, [*inits, ints("four", [4])])
+    src = _model(tmp_path, "shapenet", nodes, [*inits, ints("one", [1]), ints("three", [3]), ints("four", [4])])
     out = tmp_path / "shapenet_int8.onnx"
     card = precision.quantize_int8(src, _images(tmp_path / "train", 5), out, calib_images=5, verify_images=0)
     graph = onnx.load(str(out)).graph
@@ -256,6 +261,10 @@ def test_shipped_int8_siblings_are_current_and_agree_with_fp32_on_a_real_photo(n
     card = yaml.safe_load(precision.card_path(sibling).read_text())
     assert sibling.name == f"{name}_int8.onnx" and card["recipe_version"] == precision.RECIPE_VERSION
     assert card["verification"]["label_agreement"] > 0.99
+    trt = precision.int8_model_for(src, target="tensorrt")  # checked against TensorRT's Q/DQ rules
+    trt_card = yaml.safe_load(precision.card_path(trt).read_text())
+    assert trt.name == f"{name}_int8_trt.onnx" and trt_card["recipe_version"] == precision.RECIPE_VERSION
+    assert trt_card["target"] == "tensorrt" and trt_card["verification"]["label_agreement"] > 0.99
     spec = ModelSpec.for_model(src)
     frame = cv2.resize(data.astronaut(), (480, 360), interpolation=cv2.INTER_AREA)
     tensor = make_preprocess(spec, (360, 480))(frame)
@@ -266,3 +275,34 @@ def test_shipped_int8_siblings_are_current_and_agree_with_fp32_on_a_real_photo(n
     # An out-of-domain photo has many near-ties (96 % on an AVX-512 VNNI CPU vs 99.6 % on CamVid
     # val frames), and int8 arithmetic differs between CPUs: a margin, not a tight bound.
     assert a.shape == (1, 360, 480) and (a == b).mean() > 0.90
+
+
+def test_int8_model_for_tensorrt_uses_its_own_flavour_and_refuses_a_cpu_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from seg_perception.errors import ModelError
+
+    monkeypatch.setattr(precision, "precision_cache_dir", lambda: tmp_path / "cache")
+    src = _tiny_model(tmp_path)
+    calib = _images(tmp_path / "imgs", 6)
+    with pytest.raises(ConfigError, match="--target tensorrt"):
+        precision.int8_model_for(src, target="tensorrt")
+    made = precision.int8_model_for(src, calib, target="tensorrt")
+    assert made.name == "tiny_int8_trt_auto.onnx" and precision.tensorrt_qdq_problems(made) == []
+    # An ONNX Runtime Q/DQ model (uint8, zero points, int32 biases) is never handed to TensorRT:
+    cpu = tmp_path / "tiny_int8.onnx"
+    precision.quantize_int8(src, calib, cpu, calib_images=4, verify_images=0, use_cache=False)
+    assert precision.int8_model_for(src, calib) == cpu  # ...while ONNX Runtime uses it
+    trt_sibling = tmp_path / "tiny_int8_trt.onnx"
+    shutil.copyfile(cpu, trt_sibling)
+    card = yaml.safe_load(precision.card_path(cpu).read_text())
+    precision.card_path(trt_sibling).write_text(yaml.safe_dump({**card, "target": "tensorrt"}))
+    with pytest.raises(ModelError, match="cannot be parsed by TensorRT: .*UINT8"):
+        precision.int8_model_for(src, target="tensorrt")
+    precision.card_path(trt_sibling).write_text(yaml.safe_dump(card))  # an ORT card: not this target's
+    with pytest.raises(ConfigError):
+        precision.int8_model_for(src, target="tensorrt")
+    with pytest.raises(ConfigError, match="unknown INT8 target"):
+        precision.int8_model_for(src, calib, target="openvino")

@@ -107,6 +107,37 @@ def test_fp16_engine_builds_from_the_fp16_onnx_on_11_only(
     assert {t.data_type for t in weights} == ({TensorProto.FLOAT16} if swapped else {TensorProto.FLOAT})
 
 
+def test_int8_engine_on_11_builds_from_the_tensorrt_qdq_flavour(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not ORT's uint8 Q/DQ model: TensorRT's parser takes symmetric int8 only (zero points 0, float biases)."""
+    import cv2
+    import numpy as np
+    import onnx
+
+    from seg_perception.backends import precision
+
+    monkeypatch.setattr(precision, "precision_cache_dir", lambda: tmp_path / "precision")
+    src = _tiny_model(tmp_path)
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for i in range(5):
+        cv2.imwrite(str(calib / f"{i}.png"), np.random.default_rng(i).integers(0, 255, (8, 8, 3), dtype=np.uint8))
+    seen: list[trt_build.BuildRequest] = []
+
+    def obtain(trt_, logger, runtime, request, key, *a, **k):  # type: ignore[no-untyped-def]
+        seen.append(request)
+        return trt_build.EngineSource(None, tmp_path / "e", built=True, key=key)
+
+    monkeypatch.setattr(trt_build, "obtain_engine", obtain)
+    opts = trt_build.EngineOptions(precision="int8", calib_dir=calib, engine_cache_dir=tmp_path / "engines")
+    trt_build.engine_from_onnx(fake_trt11(), None, None, glue.GPU, src, opts)
+    built = seen[0].onnx_path
+    assert built.name == "tiny_int8_trt_auto.onnx" and precision.tensorrt_qdq_problems(built) == []
+    ops = {n.op_type for n in onnx.load(str(built)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+
+
 def test_fp32_on_11_builds_as_before(tmp_path: Path) -> None:
     trt = fake_trt11()
     assert _build(tmp_path, trt, "fp32") == b"ENGINE:"
