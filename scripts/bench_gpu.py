@@ -3,9 +3,10 @@
 
 Rows: ONNX Runtime CPU fp32 (baseline), ONNX Runtime CUDA fp32, torch CPU fp32, torch
 CUDA fp32 / fp16 / fp16 + CUDA graphs, TensorRT fp16 (and int8 with --calib). Rows that
-cannot run here are listed with the reason (on TensorRT 11 the fp16 row builds the fp16 ONNX and the
-int8 row the Q/DQ model made from --calib). On a machine without a GPU only the CPU
-rows run, so the script itself is checked anywhere.
+cannot run here are listed with the reason (on TensorRT 11 the fp16 row builds the fp16 ONNX
+and the int8 row the TensorRT Q/DQ flavour: the shipped ``NAME_int8_trt.onnx``, else one made
+from --calib). On a machine without a GPU only the CPU rows run, so the script itself is
+checked anywhere.
 
 Model: --model ONNX (torch rows then need --torch-model), else models/camvid.onnx (+
 models/camvid.pt for torch rows when present), else the project's training
@@ -175,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
             ),
             ("TensorRT fp16", "tensorrt", onnx_model, {"precision": "fp16", "engine_cache_dir": cache}, args),
         ]
-        if args.calib:
+        # A shipped TensorRT Q/DQ sibling (NAME_int8_trt.onnx) needs no calibration frames.
+        trt_sibling = onnx_model is not None and Path(onnx_model).with_name(Path(onnx_model).stem + "_int8_trt.onnx")
+        if args.calib or (trt_sibling and trt_sibling.exists()):
             plan.append(
                 (
                     "TensorRT int8",

@@ -7,8 +7,9 @@
 # 2. runs the GPU tests (test/test_tensorrt_gpu.py and the CUDA cases in test/backends/)
 #    plus the CPU unit tests of the backends, showing skip reasons;
 # 3. runs scripts/bench_gpu.py: TensorRT fp16 (10.x: FP16 flag; 11.x: the fp16 ONNX, strongly
-#    typed) and int8 (10.x: calibrator, 11.x: Q/DQ model, both from CamVid train frames when
-#    present), torch CUDA fp32/fp16/graphs, ONNX Runtime CUDA, with the ONNX Runtime CPU
+#    typed) and int8 (10.x: calibrator from CamVid train frames when present; 11.x: the shipped
+#    TensorRT Q/DQ flavour models/camvid_int8_trt.onnx, symmetric int8, checked by
+#    quant_recipe.tensorrt_qdq_problems), torch CUDA fp32/fp16/graphs, ONNX Runtime CUDA, with the ONNX Runtime CPU
 #    baseline measured in the same run, as a table.
 #
 # --quick: fewer benchmark runs. Python: $PYTHON, else .venv/bin/python, else python3.
@@ -49,7 +50,7 @@ def v(mod, attr="__version__"):
 print("tensorrt:", v("tensorrt"))
 _t = v("tensorrt")
 if _t[:1].isdigit():
-    print("tensorrt precision path:", "strongly typed (fp16 = fp16 ONNX, int8 = Q/DQ model)" if int(_t.split(".")[0]) >= 11
+    print("tensorrt precision path:", "strongly typed (fp16 = fp16 ONNX, int8 = TensorRT Q/DQ model NAME_int8_trt.onnx)" if int(_t.split(".")[0]) >= 11
           else "builder flags (fp16 flag, int8 calibrator)")
 print("torch:", v("torch"))
 try:
