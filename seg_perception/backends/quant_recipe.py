@@ -274,7 +274,8 @@ def tensorrt_qdq_problems(model_path: str | Path) -> list[str]:
     """Why TensorRT's ONNX parser would refuse this Q/DQ model: one line per kind of defect, [] if none.
 
     TensorRT quantizes symmetrically: Q/DQ data must be signed INT8 (or FP8/INT4), every zero
-    point 0, and no DequantizeLinear of INT32 (biases stay float). ONNX Runtime's CPU recipe
+    point 0, int8 weights within [-127, 127], and no DequantizeLinear of INT32 (biases stay
+    float). ONNX Runtime's CPU recipe
     (uint8 activations with zero points, int32 biases) breaks all three; the ``tensorrt``
     target of ``precision.quantize_int8`` meets them. Checked statically, without TensorRT.
     """
@@ -288,10 +289,17 @@ def tensorrt_qdq_problems(model_path: str | Path) -> list[str]:
             zp = init.get(n.input[2]) if len(n.input) > 2 and n.input[2] else None
             dtype[n.output[0]] = zp.data_type if zp is not None else _attr(n, "output_dtype", TensorProto.UINT8)
     bad_types: collections.Counter[str] = collections.Counter()
-    nonzero = 0
+    nonzero = full_range = 0
     for n in graph.node:
         if n.op_type not in _QDQ:
             continue
+        weights = init.get(n.input[0]) if n.op_type == "DequantizeLinear" else None
+        if (
+            weights is not None
+            and weights.data_type == TensorProto.INT8
+            and (numpy_helper.to_array(weights) < -127).any()
+        ):
+            full_range += 1
         data = n.output[0] if n.op_type == "QuantizeLinear" else n.input[0]
         name = TensorProto.DataType.Name(dtype.get(data, TensorProto.UNDEFINED))
         if name not in _TENSORRT_QDQ_TYPES:
@@ -305,4 +313,6 @@ def tensorrt_qdq_problems(model_path: str | Path) -> list[str]:
     ]
     if nonzero:
         problems.append(f"{nonzero} Q/DQ nodes with a non-zero zero point (TensorRT quantizes symmetrically)")
+    if full_range:
+        problems.append(f"{full_range} int8 weight tensors use -128 (TensorRT takes weights in [-127, 127])")
     return problems

@@ -281,3 +281,10 @@ def test_tensorrt_target_meets_the_parsers_qdq_rules_and_the_cpu_one_does_not(tm
     assert all(n.op_type not in ("Pad", "Slice") for n in model.graph.node)  # no CPU-kernel rewrites
     got, ref = _run(model, _x())[0], _run(onnx.load(str(src)), _x())[0]
     assert np.abs(got - ref).max() < 0.25 * np.abs(ref).max()  # fake-quantized on ORT CPU: close to fp32
+    # TensorRT's int8 weights span [-127, 127]: a -128 (full-range int8) is reported.
+    weight = next(t for t in model.graph.initializer if t.data_type == TensorProto.INT8 and len(t.dims) == 4)
+    w = numpy_helper.to_array(weight).copy()
+    w.flat[0] = -128
+    weight.CopyFrom(numpy_helper.from_array(w, weight.name))
+    onnx.save(model, str(trt_model))
+    assert tensorrt_qdq_problems(trt_model) == ["1 int8 weight tensors use -128 (TensorRT takes weights in [-127, 127])"]
