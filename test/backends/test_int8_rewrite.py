@@ -287,4 +287,5 @@ def test_tensorrt_target_meets_the_parsers_qdq_rules_and_the_cpu_one_does_not(tm
     w.flat[0] = -128
     weight.CopyFrom(numpy_helper.from_array(w, weight.name))
     onnx.save(model, str(trt_model))
-    assert tensorrt_qdq_problems(trt_model) == ["1 int8 weight tensors use -128 (TensorRT takes weights in [-127, 127])"]
+    expected = "1 int8 weight tensors use -128 (TensorRT takes weights in [-127, 127])"
+    assert tensorrt_qdq_problems(trt_model) == [expected]
