@@ -94,6 +94,7 @@ class BuildRequest:
         workspace_bytes: builder workspace limit, 0 = TensorRT's default (device memory).
         calibration: INT8 calibration batches (int8 only).
         calibration_cache: file for the INT8 calibration cache (read before, written after calibrating).
+        carried: the ONNX carries its precision (a Q/DQ or fp16 model): parsed strongly typed, no flags.
     """
 
     onnx_path: Path
@@ -104,6 +105,7 @@ class BuildRequest:
     calibration: CalibrationBatches | None = None
     calibration_cache: Path | None = None
     cache: EngineCache | None = None
+    carried: bool = False
 
 
 def make_entropy_calibrator(trt: ModuleType, request: BuildRequest, gpu: GpuInfo) -> Any:
@@ -158,14 +160,17 @@ def build_serialized_engine(
     """Build an engine from ONNX; returns (serialized engine, serialized timing cache).
 
     On TensorRT 10.x, FP16 sets BuilderFlag.FP16 and INT8 sets INT8 (+ FP16 for the layers
-    left in float) and an entropy calibrator. On TensorRT 11 the request's ONNX already
-    carries its precision (fp16 weights, or Q/DQ) and the network is parsed strongly typed.
+    left in float) and an entropy calibrator. On TensorRT 11, and on 10.x for a model that
+    carries its precision (``request.carried``: fp16 weights, or Q/DQ), the network is parsed
+    strongly typed with no precision flags.
     The timing cache from earlier builds on this GPU is loaded (a corrupt one is ignored
     with a warning) and the updated one returned.
     """
     # Precision carried by the model (Q/DQ int8, fp16 weights): strongly typed, no precision flags.
     # That is the only way on TensorRT 11 (engine_from_onnx swaps in the Q/DQ or fp16 ONNX).
-    typed = request.precision in ("int8", "fp16") and tensorrt_major(trt) >= STRONGLY_TYPED_ONLY_MAJOR
+    typed = request.carried or (
+        request.precision in ("int8", "fp16") and tensorrt_major(trt) >= STRONGLY_TYPED_ONLY_MAJOR
+    )
     # TensorRT 10.x keeps the (deprecated) FP16 flag and implicit INT8 calibrators.
     builder, network, _parser = _parse_onnx(trt, logger, request.onnx_path, strongly_typed=typed)
     config = builder.create_builder_config()
@@ -316,6 +321,22 @@ class EngineOptions:
     rebuild: bool = False
 
 
+def _as_carried(onnx_path: Path, carried: str, asked: str) -> str:
+    """The precision to build a converted model at: its own; a Q/DQ model TensorRT refuses is a ModelError."""
+    if carried == "int8":
+        from seg_perception.backends.quant_recipe import tensorrt_qdq_problems
+
+        if problems := tensorrt_qdq_problems(onnx_path):
+            raise ModelError(
+                f"{onnx_path.name} is a Q/DQ model TensorRT's parser refuses ({'; '.join(problems)}); give the fp32 "
+                "model with precision int8, or make the TensorRT flavour with `seg-perception quantize --target "
+                "tensorrt` (NAME_int8_trt.onnx)"
+            )
+    if asked != carried:
+        LOG.info("%s carries %s precision: building it as stored (asked for %s)", onnx_path.name, carried, asked)
+    return carried
+
+
 def engine_from_onnx(
     trt: ModuleType, logger: Any, runtime: Any, gpu: GpuInfo, onnx_path: Path, options: EngineOptions
 ) -> EngineSource:
@@ -338,7 +359,13 @@ def engine_from_onnx(
     batches = None
     calib_fp = ""
     calib_cache = None
-    if precision == "int8" and tensorrt_major(trt) >= STRONGLY_TYPED_ONLY_MAJOR:
+    from seg_perception.backends.precision import stored_precision
+
+    carried = stored_precision(onnx_path)
+    if carried is not None:
+        # A converted model (its card says int8 or fp16) is built as stored, strongly typed.
+        precision = _as_carried(onnx_path, carried, precision)
+    elif precision == "int8" and tensorrt_major(trt) >= STRONGLY_TYPED_ONLY_MAJOR:
         # No implicit INT8 on TensorRT 11: build the Q/DQ model strongly typed. Its own flavour:
         # the parser takes symmetric int8 only (zero points 0, float biases), not ORT's uint8 one.
         from seg_perception.backends.precision import int8_model_for
@@ -375,6 +402,14 @@ def engine_from_onnx(
         workspace_bytes=int(workspace_mb) << 20,
     )
     request = BuildRequest(
-        onnx_path, input_name, shape, precision, int(workspace_mb) << 20, batches, calib_cache, cache
+        onnx_path,
+        input_name,
+        shape,
+        precision,
+        int(workspace_mb) << 20,
+        batches,
+        calib_cache,
+        cache,
+        carried is not None,
     )
     return obtain_engine(trt, logger, runtime, request, key, cache, gpu, onnx_path.stem, options.rebuild)

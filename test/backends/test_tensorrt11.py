@@ -138,6 +138,57 @@ def test_int8_engine_on_11_builds_from_the_tensorrt_qdq_flavour(
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
 
 
+def _converted(tmp_path: Path, target: str) -> Path:
+    import cv2
+    import numpy as np
+
+    from seg_perception.backends import precision
+
+    src = _tiny_model(tmp_path)
+    calib = tmp_path / "calib"
+    calib.mkdir(exist_ok=True)
+    for i in range(5):
+        cv2.imwrite(str(calib / f"{i}.png"), np.random.default_rng(i).integers(0, 255, (8, 8, 3), dtype=np.uint8))
+    out = tmp_path / f"tiny_{target}.onnx"
+    precision.quantize_int8(src, calib, out, calib_images=4, verify_images=0, use_cache=False, target=target)
+    return out
+
+
+@pytest.mark.parametrize("version", ["10.3.0", "11.4.0"])
+def test_a_qdq_model_given_as_is_builds_as_stored_strongly_typed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str
+) -> None:
+    """NVIDIA: explicit quantization with strong typing and no precision flags, on 10.x too."""
+    qdq = _converted(tmp_path, "tensorrt")
+    trt = fake_trt11() if version.startswith("11") else glue.make_fake_trt(version=version)
+    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(STRONGLY_TYPED=STRONGLY_TYPED)  # 10.x has it too
+    seen: list[trt_build.BuildRequest] = []
+
+    def obtain(trt_, logger, runtime, request, key, *a, **k):  # type: ignore[no-untyped-def]
+        seen.append(request)
+        return trt_build.EngineSource(None, tmp_path / "e", built=True, key=key)
+
+    monkeypatch.setattr(trt_build, "obtain_engine", obtain)
+    opts = trt_build.EngineOptions(precision="fp32", engine_cache_dir=tmp_path / "engines")
+    trt_build.engine_from_onnx(trt, None, None, glue.GPU, qdq, opts)
+    request = seen[0]
+    assert request.onnx_path == qdq and request.carried and request.precision == "int8"
+    assert request.calibration is None
+    monkeypatch.undo()
+    trt_build.build_serialized_engine(trt, None, request, glue.GPU, b"")
+    assert trt.record["network_flags"] == 1 << STRONGLY_TYPED and trt.record["config"].flags == set()
+    assert trt.record["config"].int8_calibrator is None
+
+
+def test_the_cpu_qdq_flavour_is_refused_by_the_tensorrt_backend_with_the_reason(tmp_path: Path) -> None:
+    from seg_perception.errors import ModelError
+
+    cpu = _converted(tmp_path, "onnxruntime")
+    opts = trt_build.EngineOptions(precision="int8", engine_cache_dir=tmp_path / "engines")
+    with pytest.raises(ModelError, match="refuses .*UINT8.*quantize --target tensorrt"):
+        trt_build.engine_from_onnx(fake_trt11(), None, None, glue.GPU, cpu, opts)
+
+
 def test_fp32_on_11_builds_as_before(tmp_path: Path) -> None:
     trt = fake_trt11()
     assert _build(tmp_path, trt, "fp32") == b"ENGINE:"
