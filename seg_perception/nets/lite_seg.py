@@ -21,6 +21,7 @@ __all__ = ["LiteSegNet", "LITE0_CUTS", "lite0_weights_path", "load_lite0_encoder
 #: cut (output stride of the deep features) -> (number of blocks kept, their channels)
 LITE0_CUTS: dict[int, tuple[int, int]] = {16: (11, 112), 32: (15, 192)}
 SKIP8_BLOCKS, SKIP8_CHANNELS = 5, 40  # blocks 0-4 end at 1/8 with 40 channels
+SKIP4_BLOCKS, SKIP4_CHANNELS = 3, 24  # blocks 0-2 end at 1/4 with 24 channels
 LITE0_MEAN = (127.0 / 255.0,) * 3
 LITE0_STD = (128.0 / 255.0,) * 3
 
@@ -81,6 +82,11 @@ class LiteSegNet(TwoScaleSegNet):
         bn_momentum: PyTorch BN momentum for the encoder (Lite0 ships 0.01; a larger value
             adapts the running statistics to the new domain faster).
         aux: auxiliary classifier on the deep features, used only by ``forward_train``.
+        detail4: channels of an optional 1/4-resolution detail branch (0: none). It reads the
+            1/4 encoder features and the 1/8 decoder features and adds 1/4 logits to the 1/8
+            ones (upsampled x2) before the final resize, for thin classes (poles, signs,
+            pedestrians). Its classifier starts at zero, so a model warm-started from one
+            without the branch begins with that model's logits up to the two-step upsampling.
     """
 
     #: parameter-name prefixes of the pretrained encoder (``train.encoder_lr_mult`` applies to them)
@@ -96,6 +102,7 @@ class LiteSegNet(TwoScaleSegNet):
         drop_connect: float = 0.1,
         bn_momentum: float = 0.1,
         aux: bool = True,
+        detail4: int = 0,
     ) -> None:
         super().__init__()
         if cut not in LITE0_CUTS:
@@ -122,24 +129,54 @@ class LiteSegNet(TwoScaleSegNet):
         self.proj_high = ConvBNAct(head, decoder, kernel=1, act=False)
         self.proj8 = ConvBNAct(SKIP8_CHANNELS, decoder, kernel=1, act=False)
         self._add_head(decoder, num_classes, deep_ch, 64, aux, "relu")
+        self.detail4 = int(detail4)
+        if self.detail4 < 0:
+            raise ModelError(f"detail4 must be >= 0, got {detail4}")
+        if self.detail4:
+            self.proj4 = ConvBNAct(SKIP4_CHANNELS, self.detail4, kernel=1, act=False)
+            self.proj_dec = ConvBNAct(decoder, self.detail4, kernel=1, act=False)
+            self.detail = nn.Sequential(
+                ConvBNAct(self.detail4, self.detail4, kernel=3, groups=self.detail4, act=False),
+                ConvBNAct(self.detail4, self.detail4, kernel=1, act_kind="relu"),
+            )
+            self.classifier4 = nn.Conv2d(self.detail4, num_classes, 1)
         self._init_head()
 
     def _init_head(self) -> None:
         init_conv_bn(m for name, m in self.named_modules() if not name.startswith(("stem", "blocks")))
         nn.init.zeros_(self.gate.weight)  # gate starts at sigmoid(0) = 0.5 everywhere
+        if self.detail4:  # the detail branch starts silent: the 1/8 logits alone
+            nn.init.zeros_(self.classifier4.weight)
+            nn.init.zeros_(self.classifier4.bias)
 
-    def _features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(1/8 skip N x 40 x H/8 x W/8, deep features N x C x H/cut x W/cut)."""
+    def _features(self, x: torch.Tensor) -> tuple[torch.Tensor | tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """(skips, deep features N x C x H/cut x W/cut).
+
+        skips: the 1/8 map N x 40 x H/8 x W/8; with ``detail4``, (that map, the 1/4 map N x 24 x H/4 x W/4).
+        """
         y = self.stem(x)
-        f8 = y
+        f4 = f8 = y
         for idx, block in enumerate(self.blocks):
             rate = self.drop_connect * idx / self._n_total_blocks if self.training else 0.0
             y = block(y, drop_connect_rate=rate)
+            if idx == SKIP4_BLOCKS - 1:
+                f4 = y
             if idx == SKIP8_BLOCKS - 1:
                 f8 = y
-        return f8, y
+        return ((f8, f4) if self.detail4 else f8), y
 
-    def _decode(self, x: torch.Tensor, f8: torch.Tensor, deep: torch.Tensor) -> torch.Tensor:
+    def _decode(
+        self, x: torch.Tensor, skips: torch.Tensor | tuple[torch.Tensor, torch.Tensor], deep: torch.Tensor
+    ) -> torch.Tensor:
+        f8, f4 = skips if isinstance(skips, tuple) else (skips, None)
         high = self.high(deep) * torch.sigmoid(self.gate(F.adaptive_avg_pool2d(deep, 1)))
         d = F.interpolate(self.proj_high(high), size=f8.shape[-2:], mode="bilinear", align_corners=False)
-        return self._logits(x, d + self.proj8(f8))
+        fused = d + self.proj8(f8)
+        if f4 is None:
+            return self._logits(x, fused)
+        refined = self.refine(fused)
+        size4 = f4.shape[-2:]
+        up = F.interpolate(self.proj_dec(refined), size=size4, mode="bilinear", align_corners=False)
+        detail = self.classifier4(self.detail(up + self.proj4(f4)))
+        coarse = F.interpolate(self.classifier(refined), size=size4, mode="bilinear", align_corners=False)
+        return F.interpolate(coarse + detail, size=x.shape[-2:], mode="bilinear", align_corners=False)

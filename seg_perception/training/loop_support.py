@@ -132,8 +132,12 @@ def parse_deadline(value: object) -> float | None:
     return dt.timestamp()
 
 
-def load_init_weights(model: nn.Module, path: Path, freeze_bn: bool) -> None:
+def load_init_weights(model: nn.Module, path: Path, freeze_bn: bool, new_modules: Sequence[str] = ()) -> None:
     """Load model weights (aux head included) for a warm start from ``final_ema.pt`` or ``last.pt``.
+
+    ``new_modules`` (``train.init_new_modules``): name prefixes of modules the checkpoint may
+    lack (a branch added for this stage); they keep their fresh initialisation. Anything else
+    missing, and any weight the model does not have, is still an error.
 
     Raises:
         ModelError: missing file or weights that do not fit the configured architecture.
@@ -143,9 +147,16 @@ def load_init_weights(model: nn.Module, path: Path, freeze_bn: bool) -> None:
         raise ModelError(f"train.init_checkpoint: no such file {path}")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=False)
-        model.load_state_dict(checkpoint_weights(ck, path))
+        result = model.load_state_dict(checkpoint_weights(ck, path), strict=not new_modules)
     except (RuntimeError, OSError) as err:
         raise ModelError(f"train.init_checkpoint {path} does not fit the configured model: {err}") from err
+    prefixes = tuple(f"{m}." for m in new_modules)
+    missing = [k for k in result.missing_keys if not k.startswith(prefixes)]
+    if missing or result.unexpected_keys:
+        raise ModelError(
+            f"train.init_checkpoint {path} does not fit the configured model: missing {missing[:5]}, "
+            f"unexpected {list(result.unexpected_keys)[:5]} (train.init_new_modules: {list(new_modules)})"
+        )
     if ck.get("bn_folded") and not freeze_bn:
         raise ConfigError(f"{path} holds BN-folded weights (recovered from ONNX): set train.freeze_bn: true")
 

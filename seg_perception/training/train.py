@@ -132,7 +132,8 @@ def train(
     if init_from is not None:
         # Warm start (stage 2 of a two-stage schedule): weights only; optimizer, schedule and EMA
         # counter start fresh so the new LR schedule runs in full.
-        load_init_weights(model, init_from, bool(tcfg.get("freeze_bn", False)))
+        new_modules = [str(m) for m in tcfg.get("init_new_modules") or []]
+        load_init_weights(model, init_from, bool(tcfg.get("freeze_bn", False)), new_modules)
         print(f"[init] weights from {init_from}", flush=True)
     if tcfg.get("freeze_bn", False):
         freeze_bn_layers(model)

@@ -40,3 +40,27 @@ def test_bad_arguments_are_refused() -> None:
         LiteSegNet(pretrained=False, drop_connect=1.0)
     with pytest.raises(ModelError, match="unknown model name"):
         build_model({"name": "NoSuchNet"})
+
+
+def test_the_detail_branch_starts_silent_then_adds_quarter_resolution_logits() -> None:
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    base = LiteSegNet(pretrained=False, head=32, decoder=16).eval()
+    net = LiteSegNet(pretrained=False, head=32, decoder=16, detail4=8).eval()
+    loaded = net.load_state_dict(base.state_dict(), strict=False)
+    assert {k.split(".")[0] for k in loaded.missing_keys} == {"proj4", "proj_dec", "detail", "classifier4"}
+    assert not loaded.unexpected_keys
+    captured: list[torch.Tensor] = []
+    base.classifier.register_forward_hook(lambda m, i, o: captured.append(o))
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        base(x)
+        logits8 = captured[0]  # 1 x 11 x 8 x 12
+        quarter = F.interpolate(logits8, size=(16, 24), mode="bilinear", align_corners=False)
+        expected = F.interpolate(quarter, size=(64, 96), mode="bilinear", align_corners=False)
+        torch.testing.assert_close(net(x), expected, atol=1e-5, rtol=1e-5)  # classifier4 is zero
+        torch.nn.init.normal_(net.classifier4.weight, std=0.5)
+        assert (net(x) - expected).abs().max() > 1e-3  # once trained, the branch speaks
+    with pytest.raises(ModelError, match="detail4"):
+        LiteSegNet(pretrained=False, detail4=-1)

@@ -89,3 +89,20 @@ def test_folded_weights_need_frozen_bn(exported, tmp_path: Path) -> None:
     before = model.stem[1].running_mean.clone()
     model.forward_train(torch.randn(2, 3, 64, 96))
     assert torch.equal(model.stem[1].running_mean, before)  # statistics stay frozen while training
+
+
+def test_a_warm_start_may_lack_only_the_declared_new_modules(exported, tmp_path: Path) -> None:
+    """Stage 3 adds the 1/4 detail branch: its weights are fresh, every other weight must load."""
+    _, onnx_path = exported
+    recover_checkpoint(onnx_path, CFG, tmp_path / "rec.pt", size=(64, 96))
+    wider = build_model({**MCFG, "detail4": 8}, load_pretrained=False)
+    new = ["proj4", "proj_dec", "detail", "classifier4"]
+    with pytest.raises(ModelError, match="does not fit"):
+        load_init_weights(wider, tmp_path / "rec.pt", freeze_bn=True)  # strict by default
+    with pytest.raises(ModelError, match="missing .*classifier4"):
+        load_init_weights(wider, tmp_path / "rec.pt", freeze_bn=True, new_modules=new[:3])
+    load_init_weights(wider, tmp_path / "rec.pt", freeze_bn=True, new_modules=new)
+    base = build_model(MCFG, load_pretrained=False)
+    load_init_weights(base, tmp_path / "rec.pt", freeze_bn=True)
+    assert torch.equal(wider.classifier.weight, base.classifier.weight)
+    assert not wider.classifier4.weight.any()
