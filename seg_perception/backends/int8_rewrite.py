@@ -118,7 +118,8 @@ class _Graph:
         self.init = {t.name: t for t in self.graph.initializer}
 
 
-def _attr(node: Any, name: str, default: Any = None) -> Any:
+def node_attr(node: Any, name: str, default: Any = None) -> Any:
+    """The value of ONNX ``node``'s attribute ``name`` (strings as bytes), or ``default``."""
     from onnx import helper
 
     for a in node.attribute:
@@ -139,7 +140,7 @@ def _weights(g: _Graph, node: Any) -> np.ndarray | None:
         return None
     if len(node.input) > 2 and node.input[2] and node.input[2] not in g.init:
         return None
-    if _attr(node, "auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+    if node_attr(node, "auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
         return None
     w = g.array(node.input[1])
     return w if w.ndim == 4 else None
@@ -147,11 +148,11 @@ def _weights(g: _Graph, node: Any) -> np.ndarray | None:
 
 def _is_depthwise(g: _Graph, node: Any) -> bool:
     w = _weights(g, node)
-    return w is not None and w.shape[1] == 1 and int(_attr(node, "group", 1)) == w.shape[0] > 1
+    return w is not None and w.shape[1] == 1 and int(node_attr(node, "group", 1)) == w.shape[0] > 1
 
 
 def _is_dense(g: _Graph, node: Any) -> bool:
-    return _weights(g, node) is not None and int(_attr(node, "group", 1)) == 1
+    return _weights(g, node) is not None and int(node_attr(node, "group", 1)) == 1
 
 
 def _centred(g: _Graph, node: Any) -> tuple[np.ndarray, int, int] | None:
@@ -160,11 +161,11 @@ def _centred(g: _Graph, node: Any) -> tuple[np.ndarray, int, int] | None:
         return None
     w = g.array(node.input[1])
     k = w.shape[2]
-    dil = list(_attr(node, "dilations", [1, 1]))
-    if w.shape[3] != k or dil[0] != dil[1] or list(_attr(node, "strides", [1, 1])) != [1, 1]:
+    dil = list(node_attr(node, "dilations", [1, 1]))
+    if w.shape[3] != k or dil[0] != dil[1] or list(node_attr(node, "strides", [1, 1])) != [1, 1]:
         return None
     span = dil[0] * (k - 1)
-    if span % 2 or list(_attr(node, "pads", [0, 0, 0, 0])) != [span // 2] * 4:
+    if span % 2 or list(node_attr(node, "pads", [0, 0, 0, 0])) != [span // 2] * 4:
         return None
     return w, dil[0], span // 2
 

@@ -251,8 +251,7 @@ def quantize_int8(
     comparison, ``cached``: cache reused). Raises ModelError for a model without metadata,
     ConfigError for an empty calibration folder or an unknown target.
     """
-    if target not in INT8_TARGETS:
-        raise ConfigError(f"unknown INT8 target {target!r}; one of {', '.join(INT8_TARGETS)}")
+    _check_target(target)
     src, dst = Path(model), Path(out)
     spec = ModelSpec.for_model(src)
     calib_paths, verify_paths = split_images(calib_dir, calib_images, 0 if verify_dir else verify_images)
@@ -281,6 +280,7 @@ def quantize_int8(
         left_float = (stem(prepared) if stem else []) + list(float_nodes)
         quantized_stems = [c for c in image_convs(prepared) if c not in left_float]
         rewrites = rewrite_file(prepared, quantized_stems).as_dict() if for_ort else {}
+        op_types = ops_to_quantize(prepared)
         activations = QuantType.QUInt8 if for_ort else QuantType.QInt8
         options = {"WeightSymmetric": True, "ActivationSymmetric": not for_ort, "QuantizeBias": for_ort}
         try:
@@ -289,7 +289,7 @@ def quantize_int8(
                 str(dst),
                 _Reader(input_name, calib_paths, spec),
                 quant_format=QuantFormat.QDQ,
-                op_types_to_quantize=ops_to_quantize(prepared),
+                op_types_to_quantize=op_types,
                 per_channel=True,
                 reduce_range=False,
                 weight_type=QuantType.QInt8,
@@ -302,7 +302,6 @@ def quantize_int8(
         if for_ort:
             rewrites["shapes_read_quantized"] = shapes_read_quantized(dst)
             rewrites["image_pads_after_quantize"] = image_pads_after_quantize(dst)
-        op_types = ops_to_quantize(prepared)
     seconds = time.perf_counter() - t0
     problems = tensorrt_qdq_problems(dst)
     if problems and not for_ort:
@@ -338,8 +337,7 @@ def int8_model_for(model: str | Path, calib_dir: str | Path | None = None, targe
     generated from ``calib_dir`` into the precision cache. ConfigError when neither exists;
     ModelError when the TensorRT model breaks TensorRT's Q/DQ rules.
     """
-    if target not in INT8_TARGETS:
-        raise ConfigError(f"unknown INT8 target {target!r}; one of {', '.join(INT8_TARGETS)}")
+    _check_target(target)
     src = Path(model)
     sibling = src.with_name(src.stem + SIBLING_SUFFIX[target] + ".onnx")
     chosen: Path | None = None
@@ -352,6 +350,9 @@ def int8_model_for(model: str | Path, calib_dir: str | Path | None = None, targe
         else:
             if card.get("recipe_version") != RECIPE_VERSION:
                 LOG.warning("%s was made with an older INT8 recipe; remake it with `seg-perception quantize`", sibling)
+            # A generated TensorRT model is checked by quantize_int8; a sibling may be anything.
+            if target == "tensorrt" and (problems := tensorrt_qdq_problems(sibling)):
+                raise ModelError(f"{sibling.name} cannot be parsed by TensorRT: {'; '.join(problems)}")
             chosen = sibling
     if chosen is None:
         if not calib_dir:
@@ -362,6 +363,9 @@ def int8_model_for(model: str | Path, calib_dir: str | Path | None = None, targe
             )
         chosen = precision_cache_dir() / f"{src.stem}{SIBLING_SUFFIX[target]}_auto.onnx"
         quantize_int8(src, calib_dir, chosen, verify_images=0, target=target)
-    if target == "tensorrt" and (problems := tensorrt_qdq_problems(chosen)):
-        raise ModelError(f"{chosen.name} cannot be parsed by TensorRT: {'; '.join(problems)}")
     return chosen
+
+
+def _check_target(target: str) -> None:
+    if target not in INT8_TARGETS:
+        raise ConfigError(f"unknown INT8 target {target!r}; one of {', '.join(INT8_TARGETS)}")

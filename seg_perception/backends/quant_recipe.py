@@ -9,6 +9,7 @@ import collections
 from pathlib import Path
 from typing import Any
 
+from seg_perception.backends.int8_rewrite import node_attr
 from seg_perception.errors import BackendUnavailable, ModelError
 
 #: Op types given Q/DQ pairs: ORT CPU runs each as an integer kernel (QLinearConv, QLinearAdd, ...).
@@ -225,7 +226,7 @@ def image_pads_after_quantize(model_path: str | Path) -> int:
         q = readers[0] if len(readers) == 1 else None
         if q is None or q.op_type != "QuantizeLinear" or len(q.input) < 3 or q.input[2] not in init:
             continue
-        if list(init[q.input[2]].dims) or _attr(pad, "mode", b"constant") not in (b"constant", "constant"):
+        if list(init[q.input[2]].dims) or node_attr(pad, "mode", b"constant") not in (b"constant", "constant"):
             continue
         if len(pad.input) > 2 and pad.input[2] and not _is_zero(init.get(pad.input[2])):
             continue
@@ -251,19 +252,15 @@ def image_pads_after_quantize(model_path: str | Path) -> int:
     return moved
 
 
-def _attr(node: Any, name: str, default: Any = None) -> Any:
-    from onnx import helper
-
-    for a in node.attribute:
-        if a.name == name:
-            return helper.get_attribute_value(a)
-    return default
-
-
 def _is_zero(tensor: Any) -> bool:
     from onnx import numpy_helper
 
     return tensor is not None and not numpy_helper.to_array(tensor).any()
+
+
+def _zero_point(node: Any, init: dict[str, Any]) -> Any:
+    """A Q/DQ node's zero-point initializer, or None when it has none."""
+    return init.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
 
 
 #: Element types TensorRT's ONNX parser takes for Q/DQ data (INT8 always; FP8 and INT4 from 10.x).
@@ -286,8 +283,8 @@ def tensorrt_qdq_problems(model_path: str | Path) -> list[str]:
     dtype = {name: t.data_type for name, t in init.items()}
     for n in graph.node:
         if n.op_type == "QuantizeLinear":
-            zp = init.get(n.input[2]) if len(n.input) > 2 and n.input[2] else None
-            dtype[n.output[0]] = zp.data_type if zp is not None else _attr(n, "output_dtype", TensorProto.UINT8)
+            zp = _zero_point(n, init)
+            dtype[n.output[0]] = zp.data_type if zp is not None else node_attr(n, "output_dtype", TensorProto.UINT8)
     bad_types: collections.Counter[str] = collections.Counter()
     nonzero = full_range = 0
     for n in graph.node:
@@ -304,7 +301,7 @@ def tensorrt_qdq_problems(model_path: str | Path) -> list[str]:
         name = TensorProto.DataType.Name(dtype.get(data, TensorProto.UNDEFINED))
         if name not in _TENSORRT_QDQ_TYPES:
             bad_types[f"{n.op_type} of {name}"] += 1
-        zp = init.get(n.input[2]) if len(n.input) > 2 and n.input[2] else None
+        zp = _zero_point(n, init)
         if zp is not None and numpy_helper.to_array(zp).any():
             nonzero += 1
     problems = [

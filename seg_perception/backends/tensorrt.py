@@ -129,10 +129,9 @@ class TensorRTBackend(Backend):
             self.source = EngineSource(engine, model_path, built=False, reason="prebuilt engine file")
             self._precision = "as built"
         else:
-            from seg_perception.backends.precision import stored_precision
-
             self.source = engine_from_onnx(trt, self._logger, self._runtime, gpu, model_path, options)
-            self._precision = stored_precision(model_path) or options.precision  # a converted ONNX: as stored
+            # The precision built at (a converted ONNX builds as stored, whatever was asked).
+            self._precision = self.source.key.precision if self.source.key else options.precision
         self._setup(self.source.engine, options.input_size)
 
     def _setup(self, engine: Any, input_size: tuple[int, int] | None) -> None:

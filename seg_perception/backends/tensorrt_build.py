@@ -391,6 +391,7 @@ def engine_from_onnx(
         batches = calibration_batches(calib_dir, spec, shape, options.calib_max_images)
         calib_fp = _calib_fingerprint(batches.paths, spec, shape)
         calib_cache = cache.calibration_cache_path(model_sha, shape, calib_fp, onnx_path.stem)
+    workspace = int(workspace_mb) << 20
     key = EngineKey(
         model_sha256=model_sha,
         tensorrt_version=str(trt.__version__),
@@ -399,17 +400,9 @@ def engine_from_onnx(
         precision=precision,
         input_shape=shape,
         calibration=calib_fp,
-        workspace_bytes=int(workspace_mb) << 20,
+        workspace_bytes=workspace,
     )
     request = BuildRequest(
-        onnx_path,
-        input_name,
-        shape,
-        precision,
-        int(workspace_mb) << 20,
-        batches,
-        calib_cache,
-        cache,
-        carried is not None,
+        onnx_path, input_name, shape, precision, workspace, batches, calib_cache, cache, carried=carried is not None
     )
     return obtain_engine(trt, logger, runtime, request, key, cache, gpu, onnx_path.stem, options.rebuild)

@@ -147,7 +147,7 @@ def load_init_weights(model: nn.Module, path: Path, freeze_bn: bool, new_modules
         raise ModelError(f"train.init_checkpoint: no such file {path}")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=False)
-        result = model.load_state_dict(checkpoint_weights(ck, path), strict=not new_modules)
+        result = model.load_state_dict(checkpoint_weights(ck, path), strict=False)  # checked below
     except (RuntimeError, OSError) as err:
         raise ModelError(f"train.init_checkpoint {path} does not fit the configured model: {err}") from err
     prefixes = tuple(f"{m}." for m in new_modules)

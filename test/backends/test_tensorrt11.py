@@ -80,6 +80,30 @@ def _tiny_model(folder: Path) -> Path:
     return path
 
 
+def _recorded_requests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[trt_build.BuildRequest]:
+    """Patch ``obtain_engine`` to record each BuildRequest instead of building; the list it fills."""
+    seen: list[trt_build.BuildRequest] = []
+
+    def obtain(trt_, logger, runtime, request, key, *a, **k):  # type: ignore[no-untyped-def]
+        seen.append(request)
+        return trt_build.EngineSource(None, tmp_path / "e", built=True, key=key)
+
+    monkeypatch.setattr(trt_build, "obtain_engine", obtain)
+    return seen
+
+
+def _calib_frames(tmp_path: Path) -> Path:
+    """Five random 8x8 PNG frames in ``tmp_path/calib``."""
+    import cv2
+    import numpy as np
+
+    calib = tmp_path / "calib"
+    calib.mkdir(exist_ok=True)
+    for i in range(5):
+        cv2.imwrite(str(calib / f"{i}.png"), np.random.default_rng(i).integers(0, 255, (8, 8, 3), dtype=np.uint8))
+    return calib
+
+
 @pytest.mark.parametrize(("version", "swapped"), [("11.4.0", True), ("10.3.0", False)])
 def test_fp16_engine_builds_from_the_fp16_onnx_on_11_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str, swapped: bool
@@ -92,13 +116,7 @@ def test_fp16_engine_builds_from_the_fp16_onnx_on_11_only(
     monkeypatch.setattr(precision, "precision_cache_dir", lambda: tmp_path / "precision")
     trt = fake_trt11() if swapped else glue.make_fake_trt(version=version)
     src = _tiny_model(tmp_path)
-    seen: list[trt_build.BuildRequest] = []
-
-    def obtain(trt_, logger, runtime, request, key, *a, **k):  # type: ignore[no-untyped-def]
-        seen.append(request)
-        return trt_build.EngineSource(None, tmp_path / "e", built=True, key=key)
-
-    monkeypatch.setattr(trt_build, "obtain_engine", obtain)
+    seen = _recorded_requests(tmp_path, monkeypatch)
     opts = trt_build.EngineOptions(precision="fp16", engine_cache_dir=tmp_path / "engines")
     trt_build.engine_from_onnx(trt, None, None, glue.GPU, src, opts)
     built = seen[0].onnx_path
@@ -111,25 +129,14 @@ def test_int8_engine_on_11_builds_from_the_tensorrt_qdq_flavour(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Not ORT's uint8 Q/DQ model: TensorRT's parser takes symmetric int8 only (zero points 0, float biases)."""
-    import cv2
-    import numpy as np
     import onnx
 
     from seg_perception.backends import precision
 
     monkeypatch.setattr(precision, "precision_cache_dir", lambda: tmp_path / "precision")
     src = _tiny_model(tmp_path)
-    calib = tmp_path / "calib"
-    calib.mkdir()
-    for i in range(5):
-        cv2.imwrite(str(calib / f"{i}.png"), np.random.default_rng(i).integers(0, 255, (8, 8, 3), dtype=np.uint8))
-    seen: list[trt_build.BuildRequest] = []
-
-    def obtain(trt_, logger, runtime, request, key, *a, **k):  # type: ignore[no-untyped-def]
-        seen.append(request)
-        return trt_build.EngineSource(None, tmp_path / "e", built=True, key=key)
-
-    monkeypatch.setattr(trt_build, "obtain_engine", obtain)
+    calib = _calib_frames(tmp_path)
+    seen = _recorded_requests(tmp_path, monkeypatch)
     opts = trt_build.EngineOptions(precision="int8", calib_dir=calib, engine_cache_dir=tmp_path / "engines")
     trt_build.engine_from_onnx(fake_trt11(), None, None, glue.GPU, src, opts)
     built = seen[0].onnx_path
@@ -139,16 +146,11 @@ def test_int8_engine_on_11_builds_from_the_tensorrt_qdq_flavour(
 
 
 def _converted(tmp_path: Path, target: str) -> Path:
-    import cv2
-    import numpy as np
 
     from seg_perception.backends import precision
 
     src = _tiny_model(tmp_path)
-    calib = tmp_path / "calib"
-    calib.mkdir(exist_ok=True)
-    for i in range(5):
-        cv2.imwrite(str(calib / f"{i}.png"), np.random.default_rng(i).integers(0, 255, (8, 8, 3), dtype=np.uint8))
+    calib = _calib_frames(tmp_path)
     out = tmp_path / f"tiny_{target}.onnx"
     precision.quantize_int8(src, calib, out, calib_images=4, verify_images=0, use_cache=False, target=target)
     return out
@@ -162,13 +164,7 @@ def test_a_qdq_model_given_as_is_builds_as_stored_strongly_typed(
     qdq = _converted(tmp_path, "tensorrt")
     trt = fake_trt11() if version.startswith("11") else glue.make_fake_trt(version=version)
     trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(STRONGLY_TYPED=STRONGLY_TYPED)  # 10.x has it too
-    seen: list[trt_build.BuildRequest] = []
-
-    def obtain(trt_, logger, runtime, request, key, *a, **k):  # type: ignore[no-untyped-def]
-        seen.append(request)
-        return trt_build.EngineSource(None, tmp_path / "e", built=True, key=key)
-
-    monkeypatch.setattr(trt_build, "obtain_engine", obtain)
+    seen = _recorded_requests(tmp_path, monkeypatch)
     opts = trt_build.EngineOptions(precision="fp32", engine_cache_dir=tmp_path / "engines")
     trt_build.engine_from_onnx(trt, None, None, glue.GPU, qdq, opts)
     request = seen[0]
