@@ -47,6 +47,7 @@ from seg_perception.training.loop_support import (
     set_rng_state,
     train_device,
 )
+from seg_perception.training.losses import SegLoss
 from seg_perception.training.metrics import evaluate
 from seg_perception.training.optim import ModelEMA, lr_lambda, param_groups
 
@@ -160,7 +161,7 @@ def train(
             float(tcfg.get("min_lr_ratio", 0.0)),
         ),
     )
-    crit = nn.CrossEntropyLoss(weight=torch.from_numpy(weights).to(device), ignore_index=IGNORE_INDEX)
+    crit = SegLoss.from_config(tcfg, torch.from_numpy(weights).to(device), IGNORE_INDEX)
     aux_w = float(tcfg.get("aux_weight", 0.4))
     aug = Augmenter(
         crop=tcfg["crop"],
