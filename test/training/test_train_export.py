@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from seg_perception.errors import ModelError
+from seg_perception.errors import ConfigError, ModelError
 from seg_perception.training.export import camvid_model_card, export_checkpoint, export_segformer
 from seg_perception.training.metrics import confusion_matrix, miou_from_confusion
 from seg_perception.training.train import train
@@ -162,3 +162,25 @@ def test_export_segformer_tiny(tmp_path) -> None:
     assert res["max_abs_diff"] < 1e-3 and res["label_agreement"] > 0.999
     card = yaml.safe_load((tmp_path / "sf.yaml").read_text())
     assert card["size_divisor"] == 32 and len(card["class_names"]) == 11
+
+
+def test_lovasz_weight_reaches_the_training_loss(trained) -> None:
+    # Same data order and frozen weights (lr 0) with and without the Lovász term: the logged
+    # losses differ by the mean Lovász value, which lies in (0, 1].
+    tmp, _ = trained
+    src = tmp / "runs" / "tiny" / "final_ema.pt"
+    losses = {}
+    for name, extra in (("tiny_ce", {}), ("tiny_lovasz", {"lovasz_weight": 1.0})):
+        cfg = yaml.safe_load(_config(tmp, epochs=1).read_text())
+        cfg["name"] = name
+        cfg["train"].update(init_checkpoint=str(src), lr=0.0, aux_weight=0.0, **extra)
+        p = tmp / f"{name}.yaml"
+        p.write_text(yaml.safe_dump(cfg))
+        train(p)
+        rows = [json.loads(line) for line in (tmp / "runs" / name / "log.jsonl").read_text().splitlines()]
+        losses[name] = next(r["loss"] for r in rows if r["type"] == "epoch")
+    assert 0.0 < losses["tiny_lovasz"] - losses["tiny_ce"] <= 1.0
+    cfg["name"], cfg["train"]["loss"] = "tiny_badloss", "focal"
+    p.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError, match="unknown loss"):
+        train(p)
